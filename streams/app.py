@@ -1,0 +1,191 @@
+"""The faust app: topics, the batch agent, timers and web pages — the one place that wires
+the parts together. `run_worker()` is `effortpulse worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaClient
+
+from streams import kafka, metrics
+from streams.decode import Record
+from streams.pipeline import Pipeline
+from streams.settings import Settings, get_settings
+from streams.state import StateStore
+
+log = logging.getLogger("effortpulse")
+
+# how long a shutdown waits for the batch in hand to reach Redis and Kafka
+SHUTDOWN_GRACE_S = 30
+
+
+class FaustSink:
+    """Produces with the faust app's own (aiokafka) producer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        return await self.app.producer.send(topic, key, value, None, None, None)
+
+
+@dataclass
+class Context:
+    """The worker's live parts, created once the event loop runs."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    store: StateStore
+    pipeline: Pipeline
+    kafka_client: AIOKafkaClient | None = None
+    assigned: set[int] = field(default_factory=set)  # events-topic partitions this worker owns
+    to_recover: set[int] = field(default_factory=set)  # owned partitions whose outbox is not checked yet
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A faust app for these settings: one batch agent on the events topic and the HTTP API."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_disable_leader=True,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_in_thread=False,
+        producer_linger_ms=2,
+        producer_acks=-1,
+        broker_commit_every=max(settings.batch_size, 1000),
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
+        logging_config=None,
+    )
+    events_topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    ctx_box: dict[str, Context] = {}
+
+    def ctx() -> Context:
+        if "ctx" not in ctx_box:
+            client = redis_client(settings)
+            store = StateStore(client, settings.app_id)
+            ctx_box["ctx"] = Context(settings, client, store, Pipeline(settings, store, FaustSink(app)))
+        return ctx_box["ctx"]
+
+    app.effortpulse = ctx  # type: ignore[attr-defined]  # the web pages reach the parts through it
+
+    @app.agent(events_topic, concurrency=1)
+    async def process_events(stream: faust.StreamT) -> None:
+        c = ctx()
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
+            records = [_record(e) for e in batch]
+            await _run_batch(c, records)
+
+    @app.timer(interval=2.0)
+    async def recover_outbox() -> None:
+        c = ctx()
+        if c.to_recover:
+            partitions = sorted(c.to_recover)
+            await c.pipeline.recover_outbox(partitions)
+            c.to_recover.difference_update(partitions)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        c = ctx()
+        mine = {tp.partition for tp in assigned if tp.topic == settings.events_topic}
+        c.assigned = mine
+        c.to_recover = set(mine)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        c = ctx()
+        gone = {tp.partition for tp in revoked if tp.topic == settings.events_topic}
+        c.assigned -= gone
+        c.to_recover -= gone
+
+    @app.task
+    async def start_clients() -> None:
+        c = ctx()
+        c.kafka_client = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            await c.kafka_client.bootstrap()
+        except Exception as exc:  # health will say so; the worker itself retries via faust
+            log.warning("Kafka health client could not connect yet: %s", exc)
+
+    from streams import web  # the HTTP API registers its pages on this app
+
+    web.register(app, ctx)
+    return app
+
+
+def _record(event: faust.EventT) -> Record:
+    m = event.message
+    return Record(
+        key=m.key,
+        value=m.value,
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        timestamp_ms=int(m.timestamp * 1000) if m.timestamp else None,
+    )
+
+
+async def _run_batch(c: Context, records: list[Record]) -> None:
+    """Run one batch to the end, whatever happens around it.
+
+    faust acks the batch's offsets as soon as this returns *or raises*, and commits them on
+    shutdown, so a batch must never end half-done: a shutdown waits for it (up to a grace
+    period), and an unexpected error stops the process at once, without a commit, so the
+    batch is read again on restart.
+    """
+    task = asyncio.ensure_future(c.pipeline.process(records))
+    try:
+        result = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        log.info("shutting down: finishing the batch in hand (%d records) first", len(records))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_GRACE_S)
+        except BaseException:
+            done = set()
+        if task not in done or task.cancelled() or task.exception() is not None:
+            _die("the batch in hand could not be finished during shutdown")
+        raise
+    except Exception:
+        log.exception("batch failed")
+        _die("a batch failed; stopping without committing its offsets so it is read again on restart")
+    metrics.observe_batch(result, records)
+
+
+def _die(why: str) -> None:
+    log.critical("%s", why)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(70)
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    """`effortpulse worker`: create missing topics, then run the stream processor and its API."""
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    kafka.ensure_topics(settings)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,150 @@
+"""`effortpulse`: the command line (contract §8). Settings come from EFFORTPULSE_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.settings import Settings
+
+EPILOG = """settings are environment variables (EFFORTPULSE_KAFKA_BOOTSTRAP, EFFORTPULSE_REDIS_URL,
+EFFORTPULSE_APP_ID, EFFORTPULSE_EVENTS_TOPIC, ...); the README lists them all."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"effortpulse: bad setting: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(settings, args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="effortpulse",
+        description="Live customer-effort, churn-risk and NPS scoring for contact centres (Kafka in, Redis state).",
+        epilog=EPILOG,
+    )
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    w = sub.add_parser("worker", help="run the stream processor and its HTTP API", epilog=EPILOG)
+    w.set_defaults(run=_worker)
+
+    pr = sub.add_parser(
+        "produce",
+        help="publish JSON lines to the events topic as they are",
+        description="Publish JSON lines, unvalidated, to EFFORTPULSE_EVENTS_TOPIC; the key is each line's "
+        "customer_id where it has one. Prints how many were sent.",
+    )
+    pr.add_argument("file", metavar="FILE|-", help="a JSON-lines file, or - for standard input")
+    pr.set_defaults(run=_produce)
+
+    a = sub.add_parser(
+        "alerts",
+        help="print alerts as JSON lines",
+        description="Print alerts from EFFORTPULSE_ALERTS_TOPIC as JSON lines. Without --follow it stops when no "
+        "alert came for 5 seconds (or --timeout).",
+    )
+    a.add_argument("--from-beginning", action="store_true", help="start with the oldest stored alert")
+    a.add_argument("--follow", action="store_true", help="keep waiting for new alerts until interrupted")
+    a.add_argument("--timeout", type=float, metavar="SECONDS", help="stop when no alert came for this long")
+    a.set_defaults(run=_alerts, topic_setting="alerts_topic")
+
+    c = sub.add_parser("customer", help="a customer's journey as JSON (what GET /customers/ID answers)")
+    c.add_argument("customer_id", metavar="ID")
+    c.set_defaults(run=_customer)
+
+    s = sub.add_parser("schemas", help="JSON Schemas of the events and alerts")
+    ssub = s.add_subparsers(title="schemas commands", metavar="COMMAND")
+    e = ssub.add_parser("export", help="write one JSON Schema file per event type and one for alerts")
+    e.add_argument("directory", metavar="DIR")
+    e.set_defaults(run=_schemas_export)
+    return p
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.app import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _produce(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka import produce_lines
+
+    if args.file == "-":
+        sent, blank = produce_lines(settings, sys.stdin)
+    else:
+        try:
+            with open(args.file, encoding="utf-8", errors="surrogateescape") as f:
+                sent, blank = produce_lines(settings, f)
+        except FileNotFoundError:
+            print(f"effortpulse: no such file: {args.file}", file=sys.stderr)
+            return 1
+    skipped = f" ({blank} blank lines skipped)" if blank else ""
+    print(f"sent {sent} records to {settings.events_topic}{skipped}")
+    return 0
+
+
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka import read_topic, write_lines
+
+    write_lines(read_topic(settings, settings.alerts_topic, args.from_beginning, args.follow, args.timeout))
+    return 0
+
+
+def _customer(settings: Settings, args: argparse.Namespace) -> int:
+    from streams import report
+    from streams.app import redis_client
+    from streams.state import StateStore
+
+    async def fetch() -> Any:
+        client = redis_client(settings)
+        try:
+            return await StateStore(client, settings.app_id).get(args.customer_id)
+        finally:
+            await client.aclose()
+
+    state = _run(fetch)
+    if state is None:
+        print(f"effortpulse: no customer {args.customer_id!r}", file=sys.stderr)
+        return 1
+    _print_json(report.customer_view(state, settings.rules()))
+    return 0
+
+
+def _schemas_export(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.export import export
+
+    written = export(args.directory)
+    print(f"wrote {len(written)} JSON Schema files to {args.directory}")
+    return 0
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(make())
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

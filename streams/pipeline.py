@@ -1,0 +1,268 @@
+"""One batch of records: decode → load → apply (pure core) → write → emit.
+
+The order is what makes delivery trustworthy:
+1. every customer of the batch is loaded in one round trip and their events are applied in
+   arrival order by the pure core (duplicates by event id change nothing);
+2. all resulting state, index entries and alerts go to Redis in one atomic script call — the
+   alerts into an outbox, so a crash after this point cannot lose them;
+3. alerts and dead letters are produced to Kafka and acknowledged;
+4. only then are the alerts taken out of the outbox and the batch returned, so the caller
+   acks its offsets after its state is in Redis.
+A crash anywhere replays the batch: its events are then duplicates (state changes nothing),
+and alerts still in the outbox are produced again with the same alert_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import redis.exceptions
+
+from schemas.events import Event
+from streams.alerting import Alert
+from streams.cases import case_status
+from streams.decode import DeadLetter, Record, decode
+from streams.effort import score
+from streams.journey import CustomerState, apply_event
+from streams.rules import Rules
+from streams.settings import Settings
+from streams.state import CustomerWrite, Loaded, StateStore, expire_at_us, index_member, open_cases_key, outbox_key
+from streams.times import US, iso
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Sink(Protocol):
+    """Where records go: `send` queues one and returns an awaitable that resolves once Kafka has it."""
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]: ...
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch did, for metrics and logs."""
+
+    records: int = 0
+    applied: Counter[str] = field(default_factory=Counter)  # by event type
+    duplicates: int = 0
+    dead: list[DeadLetter] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    alert_trigger_ms: list[int] = field(default_factory=list)  # Kafka timestamps of the alerts' records
+    conflicts: int = 0  # customers written again because their version had moved
+    effort: list[float] = field(default_factory=list)  # case efforts after the batch, per touched case
+
+
+@dataclass(slots=True)
+class _Planned:
+    """One customer's events applied to its loaded state, ready to write."""
+
+    write: CustomerWrite | None
+    applied: Counter[str]
+    duplicates: int
+    failed: list[DeadLetter]
+    alerts: list[tuple[Record, Alert]]  # (triggering record, alert)
+    effort: list[float]
+
+
+class Pipeline:
+    """Runs batches against Redis and Kafka. One instance per worker; batches run one at a time."""
+
+    def __init__(self, settings: Settings, store: StateStore, sink: Sink, rules: Rules | None = None) -> None:
+        self.settings = settings
+        self.rules = rules or settings.rules()
+        self.store = store
+        self.sink = sink
+        self.lock = asyncio.Lock()  # held from the state write until its alerts are out
+
+    async def process(self, records: Sequence[Record]) -> BatchResult:
+        """Apply a batch; returns once its state is in Redis and its alerts and dead letters in Kafka."""
+        result = BatchResult(records=len(records))
+        received = now_us()
+        by_customer: dict[str, list[tuple[Record, Event]]] = {}
+        for record in records:
+            decoded = decode(record, received)
+            if isinstance(decoded, DeadLetter):
+                result.dead.append(decoded)
+            else:
+                by_customer.setdefault(decoded.customer_id, []).append((record, decoded))
+        async with self.lock:
+            planned = await self._apply_and_write(by_customer, result)
+            outgoing = [p for plan in planned.values() for p in plan.alerts]
+            await self._emit(outgoing, result.dead)
+            await _retrying(
+                "clear the outbox", lambda: self.store.clear_outbox((r.partition, a.alert_id) for r, a in outgoing)
+            )
+        for plan in planned.values():
+            result.applied.update(plan.applied)
+            result.duplicates += plan.duplicates
+            result.alerts.extend(a for _, a in plan.alerts)
+            result.alert_trigger_ms.extend(r.timestamp_ms for r, _ in plan.alerts if r.timestamp_ms is not None)
+            result.effort.extend(plan.effort)
+        return result
+
+    async def _apply_and_write(
+        self, by_customer: dict[str, list[tuple[Record, Event]]], result: BatchResult
+    ) -> dict[str, _Planned]:
+        planned: dict[str, _Planned] = {}
+        pending = by_customer
+        while pending:
+            ids = list(pending)
+            loaded = await _retrying("load state", lambda ids=ids: self.store.load(ids))  # type: ignore[misc]
+            round_plans = {cid: self._plan(cid, loaded[cid], pending[cid]) for cid in ids}
+            writes = [p.write for p in round_plans.values() if p.write is not None]
+            conflicts = await _retrying("write state", lambda writes=writes: self.store.write(writes))  # type: ignore[misc]
+            for cid, plan in round_plans.items():
+                if cid not in conflicts:
+                    planned[cid] = plan
+                    result.dead.extend(plan.failed)
+            if conflicts:
+                result.conflicts += len(conflicts)
+                log.info(
+                    "%d customers changed under this batch (another worker or a DELETE); applying again", len(conflicts)
+                )
+            pending = {cid: pending[cid] for cid in conflicts}
+        return planned
+
+    def _plan(self, customer_id: str, loaded: Loaded, items: list[tuple[Record, Event]]) -> _Planned:
+        """Apply one customer's events in arrival order. An event the core fails on goes to the
+        DLQ with the reason, and the customer's other events are applied again without it."""
+        skip: set[int] = set()
+        while True:
+            state = loaded.state(customer_id)
+            try:
+                return self._apply_all(customer_id, loaded.version, state, items, skip)
+            except _EventFailed as failure:
+                skip.add(failure.index)
+                log.exception("event %s of customer %s failed in the rules", failure.event_id, customer_id)
+
+    def _apply_all(
+        self, customer_id: str, version: int, state: CustomerState, items: list[tuple[Record, Event]], skip: set[int]
+    ) -> _Planned:
+        applied: Counter[str] = Counter()
+        duplicates = 0
+        alerts: list[tuple[Record, Alert]] = []
+        touched: dict[str, None] = {}
+        failed: list[DeadLetter] = []
+        for i, (record, event) in enumerate(items):
+            if i in skip:
+                failed.append(_processing_error(record, event))
+                continue
+            try:
+                outcome = apply_event(state, event, self.rules)
+            except Exception as exc:
+                raise _EventFailed(i, event.event_id) from exc
+            if outcome.duplicate:
+                duplicates += 1
+                continue
+            applied[event.type] += 1
+            touched.update(dict.fromkeys(outcome.cases))
+            alerts.extend((record, a) for a in outcome.alerts)
+        if not applied:
+            return _Planned(None, applied, duplicates, failed, alerts, [])
+        commands: list[Sequence[Any]] = []
+        efforts: list[float] = []
+        index = open_cases_key(self.store.app_id)
+        for case_id in touched:
+            case = state.cases[case_id]
+            if not case.visible():
+                continue
+            total = score(case, state.contacts, self.rules).total
+            efforts.append(total)
+            member = index_member(customer_id, case_id)
+            if case_status(case, state.contacts) == "open":
+                commands.append(("ZADD", index, total, member))
+            else:
+                commands.append(("ZREM", index, member))
+        emitted = now_us()
+        for record, alert in alerts:
+            outbox = outbox_key(self.store.app_id, record.partition)
+            commands.append(("HSET", outbox, alert.alert_id, _alert_json(alert, emitted)))
+        write = CustomerWrite(
+            customer_id=customer_id,
+            expected_version=version,
+            state=state,
+            expire_at_us=expire_at_us(state, self.rules.retention_us),
+            commands=commands,
+        )
+        return _Planned(write, applied, duplicates, failed, alerts, efforts)
+
+    async def _emit(self, alerts: list[tuple[Record, Alert]], dead: list[DeadLetter]) -> None:
+        emitted = now_us()
+        outgoing: list[tuple[str, bytes | None, bytes]] = [
+            (self.settings.alerts_topic, a.key.encode(), _alert_json(a, emitted)) for _, a in alerts
+        ]
+        outgoing += [(self.settings.dlq_topic, d.record.key, json.dumps(d.value()).encode()) for d in dead]
+        await self.send_all(outgoing)
+
+    async def send_all(self, outgoing: list[tuple[str, bytes | None, bytes]]) -> None:
+        """Produce records and wait until Kafka has all of them, retrying what failed."""
+        while outgoing:
+            futures = [await self.sink.send(topic, key, value) for topic, key, value in outgoing]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [o for o, r in zip(outgoing, results, strict=True) if isinstance(r, BaseException)]
+            if failed:
+                log.warning("%d records not accepted by Kafka (%r); sending them again", len(failed), results[0])
+                await asyncio.sleep(1)
+            outgoing = failed
+
+    async def recover_outbox(self, partitions: Sequence[int]) -> int:
+        """Produce alerts a crashed run left in the outbox of these partitions; returns how many."""
+        async with self.lock:
+            sent: list[tuple[int, str]] = []
+            outgoing: list[tuple[str, bytes | None, bytes]] = []
+            emitted = iso(now_us())
+            for p in partitions:
+                for alert_id, raw in (await self.store.outbox(p)).items():
+                    doc = json.loads(raw)
+                    doc["emitted_at"] = emitted
+                    key = doc["customer_id"] if doc["customer_id"] is not None else f"segment:{doc['segment']}"
+                    outgoing.append((self.settings.alerts_topic, key.encode(), json.dumps(doc).encode()))
+                    sent.append((p, alert_id.decode() if isinstance(alert_id, bytes) else alert_id))
+            if outgoing:
+                await self.send_all(outgoing)
+                await self.store.clear_outbox(sent)
+                log.warning("produced %d alerts left in the outbox by an earlier run", len(outgoing))
+            return len(outgoing)
+
+
+class _EventFailed(Exception):
+    def __init__(self, index: int, event_id: str) -> None:
+        super().__init__(event_id)
+        self.index = index
+        self.event_id = event_id
+
+
+def _processing_error(record: Record, event: Event) -> DeadLetter:
+    msg = f"the rules failed on this {event.type} event; see the worker log for event_id {event.event_id}"
+    return DeadLetter(record, "processing_error", msg, [{"type": "processing_error", "loc": [], "msg": msg}], now_us())
+
+
+def _alert_json(alert: Alert, emitted: int) -> bytes:
+    return json.dumps(alert.to_dict(emitted)).encode()
+
+
+async def _retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Call until Redis answers: a batch is never given up, because giving up would ack it."""
+    delay = 0.1
+    while True:
+        try:
+            return await call()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            log.warning("Redis unavailable (%s) while trying to %s; retrying in %.1fs", exc, what, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+__all__ = ["BatchResult", "Pipeline", "Record", "Sink", "US"]

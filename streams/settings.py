@@ -1,0 +1,157 @@
+"""Every setting of contract §2, read from EFFORTPULSE_* environment variables.
+
+Durations are written `90s`, `15m`, `24h`, `7d` (a bare number means seconds).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.rules import US, Rules
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """'90s' → 90.0, '15m' → 900.0, '24h', '7d'; a bare number is seconds. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is written like 90s, 15m, 24h or 7d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.fullmatch(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a duration; write it like 90s, 15m, 24h or 7d")
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of a duration: 604800 → '7d', 90 → '90s'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _positive(v: float) -> float:
+    if v <= 0:
+        raise ValueError("must be longer than 0")
+    return v
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+Points = Annotated[float, Field(ge=0)]
+_D = Rules()
+
+
+class Settings(BaseSettings):
+    """effortpulse's settings; each field is the environment variable EFFORTPULSE_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="EFFORTPULSE_", extra="ignore", frozen=True)
+
+    # --- where things are (§2)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    app_id: str = Field("effortpulse", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    events_topic: str = "cx.events"
+    alerts_topic: str = "cx.alerts"
+    dlq_topic: str = "cx.events.dlq"
+    undelivered_topic: str = "cx.alerts.undelivered"
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    api_token: str | None = None
+    webhook_allow: str | None = None
+    # --- topics the worker creates when they are missing
+    topic_partitions: int = Field(4, ge=1)
+    topic_replication: int = Field(1, ge=1)
+    # --- batching: a batch is cut at batch_size records or batch_within seconds
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    batch_within: Duration = 0.05
+    log_level: str = "info"
+
+    # --- §3 windows
+    repeat_window: Duration = _D.repeat_window_us / US
+    self_service_window: Duration = _D.self_service_window_us / US
+    retention: Duration = _D.retention_us / US
+    # --- §4 effort weights
+    effort_repeat_contact: Points = _D.effort_repeat_contact
+    effort_channel_switch: Points = _D.effort_channel_switch
+    effort_transfer: Points = _D.effort_transfer
+    effort_repeated_info: Points = _D.effort_repeated_info
+    effort_unresolved: Points = _D.effort_unresolved
+    effort_policy_friction: Points = _D.effort_policy_friction
+    effort_hassle: Points = _D.effort_hassle
+    effort_scripted_service: Points = _D.effort_scripted_service
+    effort_self_service_failure: Points = _D.effort_self_service_failure
+    effort_hold_over: Duration = _D.effort_hold_over_s
+    effort_queue_wait_over: Duration = _D.effort_queue_wait_over_s
+    # --- §5 thresholds
+    effort_warning: Points = _D.effort_warning
+    effort_critical: Points = _D.effort_critical
+    detractor_follow_up: Duration = _D.detractor_follow_up_us / US
+    detractor_critical_nps: int = Field(_D.detractor_critical_nps, ge=0, le=10)
+    detractor_critical_effort: Points = _D.detractor_critical_effort
+    churn_warning: float = Field(_D.churn_warning, gt=0, le=1)
+    churn_critical: float = Field(_D.churn_critical, gt=0, le=1)
+    churn_alert_interval: Duration = _D.churn_alert_interval_us / US
+    nps_drop_recent: Duration = _D.nps_drop_recent_us / US
+    nps_drop_baseline: Duration = _D.nps_drop_baseline_us / US
+    nps_drop_z: float = _D.nps_drop_z
+    nps_drop_min_responses: int = Field(_D.nps_drop_min_responses, ge=1)
+    nps_drop_cooldown: Duration = _D.nps_drop_cooldown_us / US
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.lower() not in {"debug", "info", "warning", "error", "critical"}:
+            raise ValueError("one of debug, info, warning, error, critical")
+        return v.lower()
+
+    def rules(self) -> Rules:
+        """The pure core's view of these settings."""
+
+        def us(seconds: float) -> int:
+            return round(seconds * US)
+
+        return Rules(
+            repeat_window_us=us(self.repeat_window),
+            self_service_window_us=us(self.self_service_window),
+            retention_us=us(self.retention),
+            effort_repeat_contact=self.effort_repeat_contact,
+            effort_channel_switch=self.effort_channel_switch,
+            effort_transfer=self.effort_transfer,
+            effort_repeated_info=self.effort_repeated_info,
+            effort_unresolved=self.effort_unresolved,
+            effort_policy_friction=self.effort_policy_friction,
+            effort_hassle=self.effort_hassle,
+            effort_scripted_service=self.effort_scripted_service,
+            effort_self_service_failure=self.effort_self_service_failure,
+            effort_hold_over_s=self.effort_hold_over,
+            effort_queue_wait_over_s=self.effort_queue_wait_over,
+            effort_warning=self.effort_warning,
+            effort_critical=self.effort_critical,
+            detractor_follow_up_us=us(self.detractor_follow_up),
+            detractor_critical_nps=self.detractor_critical_nps,
+            detractor_critical_effort=self.detractor_critical_effort,
+            churn_warning=self.churn_warning,
+            churn_critical=self.churn_critical,
+            churn_alert_interval_us=us(self.churn_alert_interval),
+            nps_drop_recent_us=us(self.nps_drop_recent),
+            nps_drop_baseline_us=us(self.nps_drop_baseline),
+            nps_drop_z=self.nps_drop_z,
+            nps_drop_min_responses=self.nps_drop_min_responses,
+            nps_drop_cooldown_us=us(self.nps_drop_cooldown),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

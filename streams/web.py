@@ -1,0 +1,79 @@
+"""The HTTP API (contract §7) as faust web pages. Thin: parse, ask the store, render with report."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.web import Request, Response, View
+
+from streams import metrics, report
+
+if TYPE_CHECKING:
+    from streams.app import Context
+
+log = logging.getLogger(__name__)
+OPEN_PATHS = {"/health", "/metrics"}
+
+
+def register(app: faust.App, ctx: Callable[[], Context]) -> None:
+    """Add the API's pages to the app."""
+
+    def guarded(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+        async def wrapper(view: View, request: Request, **kwargs: Any) -> Response:
+            token = ctx().settings.api_token
+            if token and request.path not in OPEN_PATHS:
+                given = request.headers.get("Authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    return view.json(
+                        {"error": "unauthorized: send Authorization: Bearer <EFFORTPULSE_API_TOKEN>"},
+                        status=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+            return await handler(view, request, **kwargs)
+
+        return wrapper
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            c = ctx()
+            problems: dict[str, str] = {}
+            try:
+                await asyncio.wait_for(c.store.ping(), 3)
+            except Exception as exc:
+                problems["redis"] = f"not answering: {exc or type(exc).__name__}"
+            try:
+                if c.kafka_client is None:
+                    raise RuntimeError("client not started yet")
+                await asyncio.wait_for(c.kafka_client.fetch_all_metadata(), 3)
+            except Exception as exc:
+                problems["kafka"] = f"not answering: {exc or type(exc).__name__}"
+            if problems:
+                return self.json({"status": "unavailable", **problems}, status=503)
+            return self.json({"status": "ok"})
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            body, content_type = metrics.exposition()
+            return self.bytes(body, content_type=content_type)
+
+    @app.page("/customers/{customer_id}")
+    class Customer(View):
+        @guarded
+        async def get(self, request: Request, customer_id: str) -> Response:
+            c = ctx()
+            state = await c.store.get(customer_id)
+            if state is None:
+                return self.json({"error": f"no customer {customer_id!r}"}, status=404)
+            return self.json(report.customer_view(state, c.pipeline.rules))
+
+        @guarded
+        async def delete(self, request: Request, customer_id: str) -> Response:
+            await ctx().store.delete_customer(customer_id)
+            return self.bytes(b"", status=204)
