@@ -4,6 +4,8 @@ the parts together. `run_worker()` is `effortpulse worker`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import sys
@@ -12,7 +14,7 @@ from typing import Any
 
 import faust
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaClient
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 
 from streams import kafka, metrics
 from streams.decode import Record
@@ -35,6 +37,43 @@ class FaustSink:
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
         return await self.app.producer.send(topic, key, value, None, None, None)
 
+    async def alert_ids_since(self, topic: str, since_ms: int) -> set[str]:
+        """Read `topic` from `since_ms` (record time) to its current end; the alert ids found."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=_bootstrap(self.app),
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            if not tps:
+                return set()
+            consumer.assign(tps)
+            starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            ends = await consumer.end_offsets(tps)
+            remaining = {}
+            for tp in tps:
+                start = starts.get(tp)
+                if start is None:
+                    continue  # nothing that recent in this partition
+                consumer.seek(tp, start.offset)
+                if start.offset < ends[tp]:
+                    remaining[tp] = ends[tp]
+            ids: set[str] = set()
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                for tp, messages in batch.items():
+                    for m in messages:
+                        with contextlib.suppress(ValueError, KeyError, TypeError):
+                            ids.add(json.loads(m.value)["alert_id"])
+                        if m.offset + 1 >= remaining.get(tp, 0):
+                            remaining.pop(tp, None)
+            return ids
+        finally:
+            await consumer.stop()
+
 
 @dataclass
 class Context:
@@ -47,6 +86,18 @@ class Context:
     kafka_client: AIOKafkaClient | None = None
     assigned: set[int] = field(default_factory=set)  # events-topic partitions this worker owns
     to_recover: set[int] = field(default_factory=set)  # owned partitions whose outbox is not checked yet
+
+    async def kafka_metadata(self) -> None:
+        """Ask Kafka for its metadata (for /health); connects on first use."""
+        if self.kafka_client is None:
+            self.kafka_client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        if not self.kafka_client.cluster.brokers():
+            await self.kafka_client.bootstrap()
+        await self.kafka_client.fetch_all_metadata()
+
+
+def _bootstrap(app: faust.App) -> str:
+    return ",".join(f"{u.host}:{u.port or 9092}" for u in app.conf.broker)
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -120,15 +171,6 @@ def create_app(settings: Settings) -> faust.App:
         gone = {tp.partition for tp in revoked if tp.topic == settings.events_topic}
         c.assigned -= gone
         c.to_recover -= gone
-
-    @app.task
-    async def start_clients() -> None:
-        c = ctx()
-        c.kafka_client = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap)
-        try:
-            await c.kafka_client.bootstrap()
-        except Exception as exc:  # health will say so; the worker itself retries via faust
-            log.warning("Kafka health client could not connect yet: %s", exc)
 
     from streams import web  # the HTTP API registers its pages on this app
 

@@ -117,9 +117,6 @@ def case_reason(case: Case, contacts: dict[str, Contact]) -> str | None:
         reason = contacts[cid].reason
         if reason:
             return reason
-    for attempt in sorted(case.self_service, key=lambda a: a.at):
-        if attempt.reason:
-            return attempt.reason
     return None
 
 

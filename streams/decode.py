@@ -122,7 +122,7 @@ def _clean(e: Any) -> dict[str, Any]:
 
 def _jsonable(value: Any) -> bool:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return True
     except (TypeError, ValueError):
         return False
@@ -130,7 +130,7 @@ def _jsonable(value: Any) -> bool:
 
 def _reason(errors: list[dict[str, Any]]) -> str:
     first = errors[0]
-    if first["loc"] == ["occurred_at"] and first["type"] != "timezone_aware":
+    if first["loc"] == ["occurred_at"] and first["type"] not in ("timezone_aware", "missing"):
         return "bad_timestamp"
     return _REASONS.get(first["type"], "invalid_field")
 
@@ -140,4 +140,4 @@ def _summary(errors: list[dict[str, Any]]) -> str:
     where = ".".join(str(x) for x in first["loc"])
     text = f"{where}: {first['msg']}" if where else first["msg"]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return (text + more).replace("\n", " ")
+    return " ".join((text + more).splitlines())

@@ -150,7 +150,8 @@ def _policy_blocked(state: CustomerState, e: ev.ContactPolicyBlocked, t: int, ru
 
 def _ended(state: CustomerState, e: ev.ContactEnded, t: int, rules: Rules, out: Outcome) -> None:
     contact = _contact(state, e.contact_id)
-    if contact.ended_at is None or t >= contact.ended_at:
+    # the latest end decides; at the same instant an unresolved end wins, whatever the arrival order
+    if contact.ended_at is None or t > contact.ended_at or (t == contact.ended_at and not e.resolved):
         contact.ended_at = t
         contact.resolved = e.resolved
         contact.handle_s = e.handle_seconds

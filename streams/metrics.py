@@ -68,5 +68,6 @@ def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The text format body and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+    """The text format body and its content type (without the charset, which aiohttp adds)."""
+    content_type = "; ".join(p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset="))
+    return generate_latest(), content_type

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import redis.exceptions
@@ -44,6 +45,10 @@ class Sink(Protocol):
     """Where records go: `send` queues one and returns an awaitable that resolves once Kafka has it."""
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]: ...
+
+    async def alert_ids_since(self, topic: str, since_ms: int) -> set[str]:
+        """The alert_id of every alert on `topic` with a record timestamp at or after `since_ms`."""
+        ...
 
 
 def now_us() -> int:
@@ -218,22 +223,37 @@ class Pipeline:
             outgoing = failed
 
     async def recover_outbox(self, partitions: Sequence[int]) -> int:
-        """Produce alerts a crashed run left in the outbox of these partitions; returns how many."""
+        """Produce the alerts an earlier run left in the outbox of these partitions (it stopped
+        between writing a batch and clearing its alerts). Alerts that reached the alerts topic
+        before the stop are not produced again. Returns how many were produced."""
         async with self.lock:
-            sent: list[tuple[int, str]] = []
-            outgoing: list[tuple[str, bytes | None, bytes]] = []
-            emitted = iso(now_us())
+            entries: list[tuple[int, str, dict[str, Any]]] = []
             for p in partitions:
                 for alert_id, raw in (await self.store.outbox(p)).items():
-                    doc = json.loads(raw)
-                    doc["emitted_at"] = emitted
-                    key = doc["customer_id"] if doc["customer_id"] is not None else f"segment:{doc['segment']}"
-                    outgoing.append((self.settings.alerts_topic, key.encode(), json.dumps(doc).encode()))
-                    sent.append((p, alert_id.decode() if isinstance(alert_id, bytes) else alert_id))
-            if outgoing:
-                await self.send_all(outgoing)
-                await self.store.clear_outbox(sent)
-                log.warning("produced %d alerts left in the outbox by an earlier run", len(outgoing))
+                    aid = alert_id.decode() if isinstance(alert_id, bytes) else alert_id
+                    entries.append((p, aid, json.loads(raw)))
+            if not entries:
+                return 0
+            # an alert is produced after its outbox entry is written; look a minute further back
+            written_ms = min(_ms(doc["emitted_at"]) for _, _, doc in entries)
+            published = await self.sink.alert_ids_since(self.settings.alerts_topic, written_ms - 60_000)
+            emitted = iso(now_us())
+            outgoing: list[tuple[str, bytes | None, bytes]] = []
+            for _, aid, doc in entries:
+                if aid in published:
+                    continue
+                doc["emitted_at"] = emitted
+                key = doc["customer_id"] if doc["customer_id"] is not None else f"segment:{doc['segment']}"
+                outgoing.append((self.settings.alerts_topic, key.encode(), json.dumps(doc).encode()))
+            await self.send_all(outgoing)
+            await self.store.clear_outbox((p, aid) for p, aid, _ in entries)
+            log.warning(
+                "outbox of partitions %s: %d alerts left by an earlier run, %d of them not yet on %s, now produced",
+                list(partitions),
+                len(entries),
+                len(outgoing),
+                self.settings.alerts_topic,
+            )
             return len(outgoing)
 
 
@@ -247,6 +267,10 @@ class _EventFailed(Exception):
 def _processing_error(record: Record, event: Event) -> DeadLetter:
     msg = f"the rules failed on this {event.type} event; see the worker log for event_id {event.event_id}"
     return DeadLetter(record, "processing_error", msg, [{"type": "processing_error", "loc": [], "msg": msg}], now_us())
+
+
+def _ms(rfc3339: str) -> int:
+    return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _alert_json(alert: Alert, emitted: int) -> bytes:

@@ -30,7 +30,10 @@ def customer_view(state: CustomerState, rules: Rules) -> dict[str, Any]:
         "last_event_at": iso(state.last_event_at) if state.last_event_at is not None else None,
         "events": state.events,
         "waiting_contacts": [
-            {"contact_id": c.contact_id, "note": "events received before its contact.started; they count once it arrives"}
+            {
+                "contact_id": c.contact_id,
+                "note": "events received before its contact.started; they count once it arrives",
+            }
             for c in waiting
         ],
         "pending_self_service": [
@@ -55,7 +58,8 @@ def case_view(state: CustomerState, case: Case, rules: Rules) -> dict[str, Any]:
         "opened_at": iso(case.first_at) if case.first_at is not None else None,
         "contacts": [contact_view(c) for c in contacts],
         "self_service_failures": [
-            {"at": iso(a.at), "channel": a.channel, "reason": a.reason} for a in sorted(case.self_service, key=lambda a: a.at)
+            {"at": iso(a.at), "channel": a.channel, "reason": a.reason}
+            for a in sorted(case.self_service, key=lambda a: a.at)
         ],
     }
 

@@ -48,9 +48,7 @@ def register(app: faust.App, ctx: Callable[[], Context]) -> None:
             except Exception as exc:
                 problems["redis"] = f"not answering: {exc or type(exc).__name__}"
             try:
-                if c.kafka_client is None:
-                    raise RuntimeError("client not started yet")
-                await asyncio.wait_for(c.kafka_client.fetch_all_metadata(), 3)
+                await asyncio.wait_for(c.kafka_metadata(), 3)
             except Exception as exc:
                 problems["kafka"] = f"not answering: {exc or type(exc).__name__}"
             if problems:
