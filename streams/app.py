@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> faust.App:
     def ctx() -> Context:
         if "ctx" not in ctx_box:
             client = redis_client(settings)
-            store = StateStore(client, settings.app_id)
+            store = StateStore(client, settings.app_id, cache_size=settings.state_cache)
             ctx_box["ctx"] = Context(settings, client, store, Pipeline(settings, store, FaustSink(app)))
         return ctx_box["ctx"]
 
@@ -171,6 +171,8 @@ def create_app(settings: Settings) -> faust.App:
         gone = {tp.partition for tp in revoked if tp.topic == settings.events_topic}
         c.assigned -= gone
         c.to_recover -= gone
+        if gone:
+            c.store.forget()  # another worker may own these customers now
 
     from streams import web  # the HTTP API registers its pages on this app
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.settings import Settings
+from streams.settings import Settings, describe_errors
 
 EPILOG = """settings are environment variables (EFFORTPULSE_KAFKA_BOOTSTRAP, EFFORTPULSE_REDIS_URL,
 EFFORTPULSE_APP_ID, EFFORTPULSE_EVENTS_TOPIC, ...); the README lists them all."""
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"effortpulse: bad setting: {exc}", file=sys.stderr)
+        print(f"effortpulse: bad setting:\n{describe_errors(exc)}", file=sys.stderr)
         return 2
     try:
         return int(args.run(settings, args) or 0)

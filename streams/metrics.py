@@ -63,6 +63,8 @@ def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
         ALERTS.labels(alert.type, alert.severity).inc()
     for trigger_ms in result.alert_trigger_ms:
         ALERT_LATENCY.observe(max(0.0, (now_ms - trigger_ms) / 1000))
+    for seconds in result.redis_seconds:
+        REDIS_LATENCY.observe(seconds)
     for effort in result.effort:
         CASE_EFFORT.observe(effort)
 

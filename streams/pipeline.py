@@ -66,6 +66,7 @@ class BatchResult:
     alerts: list[Alert] = field(default_factory=list)
     alert_trigger_ms: list[int] = field(default_factory=list)  # Kafka timestamps of the alerts' records
     conflicts: int = 0  # customers written again because their version had moved
+    redis_seconds: list[float] = field(default_factory=list)  # duration of each batched Redis call
     effort: list[float] = field(default_factory=list)  # case efforts after the batch, per touched case
 
 
@@ -109,6 +110,7 @@ class Pipeline:
             await _retrying(
                 "clear the outbox", lambda: self.store.clear_outbox((r.partition, a.alert_id) for r, a in outgoing)
             )
+        result.redis_seconds, self.store.calls = self.store.calls, []
         for plan in planned.values():
             result.applied.update(plan.applied)
             result.duplicates += plan.duplicates

@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.rules import US, Rules
@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # --- batching: a batch is cut at batch_size records or batch_within seconds
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_within: Duration = 0.05
+    # customers whose state a worker keeps in memory between batches (0 = always read Redis)
+    state_cache: int = Field(50_000, ge=0)
     log_level: str = "info"
 
     # --- §3 windows
@@ -149,6 +151,16 @@ class Settings(BaseSettings):
             nps_drop_min_responses=self.nps_drop_min_responses,
             nps_drop_cooldown_us=us(self.nps_drop_cooldown),
         )
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per bad setting, named by its environment variable."""
+    lines = []
+    for e in exc.errors(include_url=False):
+        name = "EFFORTPULSE_" + "_".join(str(p) for p in e["loc"]).upper()
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}={e.get('input')!r}: {msg}")
+    return "\n".join(lines)
 
 
 @lru_cache(maxsize=1)

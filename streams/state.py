@@ -8,16 +8,20 @@ Key layout (every key starts with the app id; every key of one customer carries 
   <app>:open_cases                 zset  "<customer_id>\\x1f<case_id>" scored by effort
   <app>:outbox:<partition>         hash  alert_id → alert JSON, alerts not yet produced
 
-A batch costs two round trips: one pipeline of HMGETs to load every customer of the batch,
-one script call that writes them all. The script checks each customer's version before it
-writes; a customer whose version moved (another worker, a DELETE) is not written and is
-reported back, so the caller reloads and applies its events again. Everything a customer's
-events cause (state, index, outbox) is written in the same script, so it is all-or-nothing.
+A batch costs one round trip, the script call that writes every customer of the batch, plus
+one pipeline of HMGETs for the customers this worker has not seen recently (a worker keeps
+the blobs it wrote in a bounded cache: its partitions' customers come back again and again).
+The script checks each customer's version before it writes; a customer whose version moved
+(another worker took over the partition, a DELETE) is not written and is reported back, so
+the caller drops it from the cache, reloads it and applies its events again. Everything a
+customer's events cause (state, index, outbox) is written in the same script, so it is
+all-or-nothing.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,29 +109,55 @@ class CustomerWrite:
 class StateStore:
     """The Redis side of the worker and the API."""
 
-    def __init__(self, client: aioredis.Redis, app_id: str) -> None:
+    def __init__(self, client: aioredis.Redis, app_id: str, cache_size: int = 0) -> None:
         self.redis = client
         self.app_id = app_id
         self._write = client.register_script(WRITE_SCRIPT)
         self._delete = client.register_script(DELETE_SCRIPT)
-        self.last_call_seconds = 0.0
+        self.cache: OrderedDict[str, Loaded] = OrderedDict()  # what this worker last wrote, LRU
+        self.cache_size = cache_size
+        self.calls: list[float] = []  # durations of the batched calls since the caller last took them
 
     def key(self, customer_id: str) -> str:
         return customer_key(self.app_id, customer_id)
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, Loaded]:
-        """Every given customer's state in one round trip; absent customers come back empty."""
-        ids = list(customer_ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for cid in ids:
-            pipe.hmget(self.key(cid), "v", "s")
-        started = time.perf_counter()
-        rows = await pipe.execute()
-        self.last_call_seconds = time.perf_counter() - started
+        """Every given customer's version and state: from the cache, the rest in one round trip;
+        absent customers come back as version 0 with no state."""
         out: dict[str, Loaded] = {}
-        for cid, (version, blob) in zip(ids, rows, strict=True):
-            out[cid] = Loaded(int(version) if version is not None else 0, blob)
+        missing: list[str] = []
+        for cid in customer_ids:
+            hit = self.cache.get(cid)
+            if hit is None:
+                missing.append(cid)
+            else:
+                out[cid] = hit
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in missing:
+                pipe.hmget(self.key(cid), "v", "s")
+            started = time.perf_counter()
+            rows = await pipe.execute()
+            self.calls.append(time.perf_counter() - started)
+            for cid, (version, blob) in zip(missing, rows, strict=True):
+                out[cid] = Loaded(int(version) if version is not None else 0, blob)
         return out
+
+    def _remember(self, customer_id: str, loaded: Loaded) -> None:
+        if self.cache_size <= 0:
+            return
+        self.cache[customer_id] = loaded
+        self.cache.move_to_end(customer_id)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+
+    def forget(self, customer_ids: Iterable[str] | None = None) -> None:
+        """Drop customers (or all) from the cache; the next batch reads them from Redis."""
+        if customer_ids is None:
+            self.cache.clear()
+        else:
+            for cid in customer_ids:
+                self.cache.pop(cid, None)
 
     async def get(self, customer_id: str) -> CustomerState | None:
         blob = await self.redis.hget(self.key(customer_id), "s")
@@ -138,13 +168,16 @@ class StateStore:
         if not writes:
             return set()
         keys: list[str] = []
+        blobs: list[bytes] = []
         argv: list[Any] = [len(writes)]
         for w in writes:
             key = self.key(w.customer_id)
             keys.append(key)
+            blob = codec.encode(w.state)
+            blobs.append(blob)
             members = INDEX_SEPARATOR.join(index_member(w.customer_id, c) for c in w.state.cases)
             cmds: list[Sequence[Any]] = [
-                ("HSET", key, "v", w.expected_version + 1, "s", codec.encode(w.state), "ix", members),
+                ("HSET", key, "v", w.expected_version + 1, "s", blob, "ix", members),
                 ("PEXPIREAT", key, w.expire_at_us // 1000),
                 *w.commands,
             ]
@@ -153,9 +186,15 @@ class StateStore:
                 argv.append(len(cmd))
                 argv.extend(cmd)
         started = time.perf_counter()
-        conflicts = await self._write(keys=keys, args=argv)
-        self.last_call_seconds = time.perf_counter() - started
-        return {writes[int(i) - 1].customer_id for i in conflicts}
+        answer = await self._write(keys=keys, args=argv)
+        self.calls.append(time.perf_counter() - started)
+        conflicts = {writes[int(i) - 1].customer_id for i in answer}
+        for w, blob in zip(writes, blobs, strict=True):
+            if w.customer_id in conflicts:
+                self.cache.pop(w.customer_id, None)
+            else:
+                self._remember(w.customer_id, Loaded(w.expected_version + 1, blob))
+        return conflicts
 
     async def delete_customer(self, customer_id: str) -> bool:
         """Erase everything held about one customer, index entries included; False if none."""

@@ -213,12 +213,18 @@ class Worker:
     def read_records(
         self, topic: str, count: int | None = None, idle: float = 3.0, timeout: float = 60
     ) -> list[tuple[bytes | None, Any]]:
+        return [(k, v) for k, v, _ in read_topic(self.topics.get(topic, topic), count, idle, timeout)]
+
+    def read_timed(
+        self, topic: str, count: int | None = None, idle: float = 3.0, timeout: float = 60
+    ) -> list[tuple[bytes | None, Any, int]]:
+        """(key, value, Kafka record timestamp in ms) of every record of the topic."""
         return read_topic(self.topics.get(topic, topic), count, idle, timeout)
 
 
 def read_topic(
     topic: str, count: int | None = None, idle: float = 3.0, timeout: float = 60
-) -> list[tuple[bytes | None, Any]]:
+) -> list[tuple[bytes | None, Any, int]]:
     consumer = KafkaConsumer(
         bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
     )
@@ -227,14 +233,14 @@ def read_topic(
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        out: list[tuple[bytes | None, Any]] = []
+        out: list[tuple[bytes | None, Any, int]] = []
         deadline = time.monotonic() + timeout
         last_new = time.monotonic()
         while time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=200)
             for records in batch.values():
                 for m in records:
-                    out.append((m.key, _json_or_text(m.value)))
+                    out.append((m.key, _json_or_text(m.value), m.timestamp))
                     last_new = time.monotonic()
             reached = count is not None and len(out) >= count
             if (reached or count is None) and time.monotonic() - last_new >= idle:

@@ -126,6 +126,11 @@ def test_delete_erases_the_customer_and_its_index_entries(worker: Worker) -> Non
     assert not r.exists(key)
     assert r.zscore(f"{worker.app_id}:open_cases", "w-del\x1fw-del-1") is None
     assert worker.http("GET", "/customers/w-del")[0] == 404
+    # the worker holds the customer in its cache; a new event after the DELETE starts afresh
+    worker.produce([event(t + timedelta(minutes=5), "contact.started", "w-del", contact_id="w-del-2", channel="email")])
+    doc = wait_until(lambda: worker.customer("w-del"), what="w-del back after a new event")
+    assert doc["events"] == 1
+    assert [c["case_id"] for c in doc["cases"]] == ["w-del-2"]
 
 
 def test_state_keys_carry_the_customer_hash_tag_and_expire_after_retention(worker: Worker) -> None:
@@ -190,3 +195,20 @@ def test_metrics_are_served_in_prometheus_text_format(worker: Worker) -> None:
     code, text = worker.http("GET", "/metrics")
     assert code == 200
     assert 'effortpulse_events_processed_total{type="customer.churned"}' in text
+
+
+def test_an_effort_alert_reaches_the_alerts_topic_within_two_seconds_of_its_event(worker: Worker) -> None:
+    events = reference_journey("w-fast", "w-fast-case")
+    worker.produce(events)
+    alerts = wait_until(
+        lambda: [(k, a, ts_) for k, a, ts_ in worker.read_timed("alerts", idle=0.5) if a["customer_id"] == "w-fast"],
+        what="the w-fast alert",
+    )
+    assert len(alerts) == 1
+    key, alert, alert_ms = alerts[0]
+    assert key == b"w-fast"
+    assert alert["trigger_event_id"] == events[4]["event_id"]  # the third contact carries it past 80
+    trigger_ms = next(
+        ts_ for _, e, ts_ in worker.read_timed("events", idle=0.5) if e.get("event_id") == alert["trigger_event_id"]
+    )
+    assert 0 <= alert_ms - trigger_ms < 2000
