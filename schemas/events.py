@@ -34,7 +34,7 @@ Seconds = Annotated[float, Field(ge=0)]
 
 MAX_RECORD_BYTES = 64 * 1024
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 class BaseEvent(BaseModel):
@@ -51,7 +51,7 @@ class BaseEvent(BaseModel):
     def _rfc3339(cls, v: object) -> object:
         # pydantic also takes "2026-01-01 10:00Z" and partial dates; RFC 3339 wants a full
         # date, a "T" and a time.
-        if isinstance(v, str) and _RFC3339.fullmatch(v):
+        if isinstance(v, str) and RFC3339.fullmatch(v):
             return v
         if isinstance(v, str) and _NAIVE.fullmatch(v):
             raise PydanticCustomError("timezone_aware", "Timestamp has no offset; add Z or an offset such as +01:00")

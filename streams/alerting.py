@@ -6,10 +6,13 @@ Pure: the rules decide from state and event, the shell stamps `emitted_at` and p
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.times import iso
+from streams.rules import Rules
+from streams.surveys import Drop
+from streams.times import DAY, iso
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -81,3 +84,42 @@ def crossed(score: float, warning: float, critical: float, already: str) -> str 
     if score >= warning and "w" not in already and "c" not in already:
         return WARNING
     return None
+
+
+def drop_alert(drop: Drop, trigger_event_id: str, rules: Rules) -> Alert:
+    """nps.drop (§5): a segment's NPS over the recent window fell significantly below the one before.
+
+    score is the recent NPS and threshold the baseline it fell below; critical when z is at or
+    below rules.nps_drop_z_critical (−3.29, p < 0.001 one-sided) as well."""
+    recent, baseline = drop.recent, drop.baseline
+    assert recent.nps is not None and baseline.nps is not None
+    critical = drop.z <= rules.nps_drop_z_critical
+    z_text = "−∞" if math.isinf(drop.z) else f"{drop.z:.2f}"
+    days_recent = rules.nps_drop_recent_us / DAY
+    days_base = rules.nps_drop_baseline_us / DAY
+    reasons = (
+        {
+            "driver": "nps_drop",
+            "detail": f"NPS {recent.nps:.1f} over the last {days_recent:g} days (n={recent.n}) against "
+            f"{baseline.nps:.1f} over the {days_base:g} days before (n={baseline.n}); z = {z_text}",
+            "contribution": recent.nps - baseline.nps,
+        },
+        {
+            "driver": "detractors",
+            "detail": f"{recent.detractors} of {recent.n} answers were detractors, against "
+            f"{baseline.detractors} of {baseline.n} before",
+            "contribution": 100 * (recent.detractors / recent.n - baseline.detractors / baseline.n),
+        },
+    )
+    return Alert(
+        alert_id=alert_id("nps.drop", drop.segment, str(drop.at)),
+        type="nps.drop",
+        severity=CRITICAL if critical else WARNING,
+        score=recent.nps,
+        threshold=baseline.nps,
+        occurred_at=drop.at,
+        segment=drop.segment,
+        segments=(drop.segment,),
+        reasons=reasons,
+        trigger_event_id=trigger_event_id,
+    )

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ import faust
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 
-from streams import kafka, metrics
+from streams import kafka, metrics, queries
 from streams.decode import Record
 from streams.pipeline import Pipeline
 from streams.settings import Settings, get_settings
@@ -157,6 +158,20 @@ def create_app(settings: Settings) -> faust.App:
             partitions = sorted(c.to_recover)
             await c.pipeline.recover_outbox(partitions)
             c.to_recover.difference_update(partitions)
+
+    @app.timer(interval=settings.score_gauges_interval)
+    async def refresh_score_gauges() -> None:
+        """Scores are global (all workers' answers), so one worker exports them: the one that owns
+        partition 0 of the events topic. A sum over workers then never doubles them."""
+        c = ctx()
+        if 0 not in c.assigned:
+            metrics.set_scores({})
+            return
+        segments = queries.gauge_segments(
+            await c.store.segments(), settings.score_gauges_agents, settings.score_gauges_max_segments
+        )
+        figures = await queries.score_figures(c.store, segments, metrics.SCORE_WINDOWS, time.time_ns() // 1000)
+        metrics.set_scores(figures)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:

@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("customer_id", metavar="ID")
     c.set_defaults(run=_customer)
 
+    for metric, what in (
+        ("nps", "NPS with its 95% interval (adjusted Wald)"),
+        ("ces", "CES: mean and share of 5–7"),
+        ("csat", "CSAT: mean and share of 4–5"),
+    ):
+        q = sub.add_parser(metric, help=f"{what} over a window, as JSON (what GET /{metric} answers)")
+        q.add_argument("--segment", default="all", help="all, channel:<c>, team:<t>, agent:<a> or reason:<r>")
+        q.add_argument("--window", default="7d", help="e.g. 7d, 28d, 24h (default 7d)")
+        q.add_argument("--at", help="end of the window, RFC 3339 (default now)")
+        q.set_defaults(run=_score, metric=metric)
+
     s = sub.add_parser("schemas", help="JSON Schemas of the events and alerts")
     ssub = s.add_subparsers(title="schemas commands", metavar="COMMAND")
     e = ssub.add_parser("export", help="write one JSON Schema file per event type and one for alerts")
@@ -127,6 +138,29 @@ def _customer(settings: Settings, args: argparse.Namespace) -> int:
         print(f"effortpulse: no customer {args.customer_id!r}", file=sys.stderr)
         return 1
     _print_json(report.customer_view(state, settings.rules()))
+    return 0
+
+
+def _score(settings: Settings, args: argparse.Namespace) -> int:
+    from streams import queries
+    from streams.app import redis_client
+    from streams.state import StateStore
+
+    async def fetch() -> Any:
+        client = redis_client(settings)
+        store = StateStore(client, settings.app_id)
+        try:
+            if args.metric == "nps":
+                return await queries.nps(store, settings, args.segment, args.window, args.at)
+            return await queries.mean_score(store, settings, args.metric, args.segment, args.window, args.at)
+        finally:
+            await client.aclose()
+
+    try:
+        _print_json(_run(fetch))
+    except queries.QueryError as exc:
+        print(f"effortpulse {args.metric}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 
 from streams.cases import Case, Contact, SelfServiceAttempt
-from streams.journey import CustomerState
+from streams.journey import CustomerState, SurveyRecord
 
 FORMAT = 1
 
@@ -50,6 +50,12 @@ def _case(r: list[Any]) -> Case:
     return Case(r[0], _pairs(r[1]), [SelfServiceAttempt(*a) for a in r[2]], r[3], r[4], r[5], r[6])
 
 
+def _survey_row(s: SurveyRecord | None) -> list[Any] | None:
+    if s is None:
+        return None
+    return [s.event_id, s.occurred_at, s.nps, s.ces, s.csat, s.contact_id, s.case_id, s.segments, s.comment]
+
+
 def encode(state: CustomerState) -> bytes:
     """Bytes for Redis; `decode(encode(s))` equals `s`."""
     return msgpack.packb(
@@ -62,6 +68,9 @@ def encode(state: CustomerState) -> bytes:
             b"".join(sorted(state.seen)),
             state.last_event_at,
             state.events,
+            _survey_row(state.last_survey),
+            [[m, t, v] for m, (t, v) in state.latest_scores.items()],
+            state.churned_at,
         ],
         use_bin_type=True,
     )
@@ -82,4 +91,7 @@ def decode(blob: bytes) -> CustomerState:
         seen={seen_raw[i : i + 8] for i in range(0, len(seen_raw), 8)},
         last_event_at=r[6],
         events=r[7],
+        last_survey=SurveyRecord(*r[8]) if r[8] is not None else None,
+        latest_scores={m: (t, v) for m, t, v in r[9]},
+        churned_at=r[10],
     )

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from schemas import events as ev
 from streams import alerting
 from streams.alerting import Alert
-from streams.cases import Case, Contact, SelfServiceAttempt, case_reason, choose_case
-from streams.effort import score
+from streams.cases import OPEN, Case, Contact, SelfServiceAttempt, case_reason, case_status, choose_case
+from streams.effort import channel_path, score
 from streams.rules import Rules
+from streams.surveys import SurveyAnswer
 from streams.times import to_us
 
 
@@ -36,6 +37,9 @@ class CustomerState:
     seen: set[bytes] = field(default_factory=set)  # digests of applied event ids
     last_event_at: int | None = None  # latest occurred_at applied
     events: int = 0  # events applied
+    last_survey: SurveyRecord | None = None  # the latest by occurred_at
+    latest_scores: dict[str, tuple[int, int]] = field(default_factory=dict)  # metric → (occurred_at, score)
+    churned_at: int | None = None
 
     def case_of(self, contact_id: str | None) -> Case | None:
         contact = self.contacts.get(contact_id) if contact_id else None
@@ -52,12 +56,31 @@ class CustomerState:
 
 
 @dataclass(slots=True)
+class SurveyRecord:
+    """A customer's survey answer as kept for the next agent and for churn risk."""
+
+    event_id: str
+    occurred_at: int
+    nps: int | None
+    ces: int | None
+    csat: int | None
+    contact_id: str | None
+    case_id: str | None
+    segments: list[str]
+    comment: str | None = None
+
+
+COMMENT_KEPT = 1000  # characters of a survey comment kept in state
+
+
+@dataclass(slots=True)
 class Outcome:
     """What applying one event did."""
 
     duplicate: bool = False
     cases: list[str] = field(default_factory=list)  # cases whose facts changed
     alerts: list[Alert] = field(default_factory=list)
+    answer: SurveyAnswer | None = None  # a survey's scores, for the aggregates
 
 
 def apply_event(state: CustomerState, event: ev.Event, rules: Rules) -> Outcome:
@@ -198,12 +221,103 @@ def _resolved(state: CustomerState, e: ev.CaseResolved, t: int, rules: Rules, ou
     out.cases.append(case.case_id)
 
 
+def attribute(state: CustomerState, e: ev.SurveyResponded) -> tuple[Contact | None, Case | None, dict[str, str | None]]:
+    """A survey's contact, case and segment values (§6): its own field where given, else those of
+    the contact it names (or, with only case_id, that case's latest contact) as known now."""
+    contact = state.contacts.get(e.contact_id) if e.contact_id else None
+    case = state.cases.get(e.case_id) if e.case_id else None
+    if case is None and contact is not None and contact.case_id:
+        case = state.cases.get(contact.case_id)
+    if contact is None and case is not None and case.contacts:
+        contact = state.contacts[case.contacts[-1][1]]
+    reason = case_reason(case, state.contacts) if case is not None else None
+    values = {
+        "channel": e.channel or (contact.channel if contact else None),
+        "team": e.team_id or (contact.last_team if contact else None),
+        "agent": e.agent_id or (contact.last_agent if contact else None),
+        "reason": e.reason or reason,
+    }
+    return contact, case, values
+
+
 def _survey(state: CustomerState, e: ev.SurveyResponded, t: int, rules: Rules, out: Outcome) -> None:
-    pass  # surveys come with their own issue
+    contact, case, values = attribute(state, e)
+    named = alerting.segments_of(values["channel"], values["team"], values["agent"], values["reason"])
+    record = SurveyRecord(
+        event_id=e.event_id,
+        occurred_at=t,
+        nps=e.nps,
+        ces=e.ces,
+        csat=e.csat,
+        contact_id=e.contact_id or (contact.contact_id if contact else None),
+        case_id=case.case_id if case else e.case_id,
+        segments=list(named),
+        comment=e.comment[:COMMENT_KEPT] if e.comment else None,
+    )
+    if state.last_survey is None or t >= state.last_survey.occurred_at:
+        state.last_survey = record
+    for metric in ("nps", "ces", "csat"):
+        score = getattr(e, metric)
+        if score is not None and (metric not in state.latest_scores or t >= state.latest_scores[metric][0]):
+            state.latest_scores[metric] = (t, score)
+    out.answer = SurveyAnswer(occurred_at=t, segments=("all", *named), nps=e.nps, ces=e.ces, csat=e.csat)
+    if e.nps is not None and e.nps <= 6:
+        out.alerts.append(_detractor_alert(state, e, record, rules))
+
+
+def _detractor_alert(state: CustomerState, e: ev.SurveyResponded, record: SurveyRecord, rules: Rules) -> Alert:
+    """nps.detractor (§5): every answer 0–6, for a closed-loop follow-up by a person within 48 h."""
+    assert e.nps is not None
+    reasons: list[dict[str, object]] = [
+        {"driver": "nps", "detail": f"answered {e.nps} of 10 (detractor)", "contribution": e.nps}
+    ]
+    critical = e.nps <= rules.detractor_critical_nps
+    worst = _worst_open_case(state, rules)
+    if worst is not None and worst[1] >= rules.detractor_critical_effort:
+        critical = True
+        reasons.append(
+            {
+                "driver": "open_case_effort",
+                "detail": f"open case {worst[0]} with effort {worst[1]:g}: {worst[2]}",
+                "contribution": worst[1],
+            }
+        )
+    if record.comment:
+        snippet = record.comment if len(record.comment) <= 140 else record.comment[:139] + "…"
+        reasons.append({"driver": "comment", "detail": snippet, "contribution": 0})
+    t = record.occurred_at
+    return Alert(
+        alert_id=alerting.alert_id("nps.detractor", state.customer_id, e.event_id),
+        type="nps.detractor",
+        severity=alerting.CRITICAL if critical else alerting.WARNING,
+        score=e.nps,
+        threshold=6,  # a detractor answers 0–6
+        occurred_at=t,
+        customer_id=state.customer_id,
+        case_id=record.case_id,
+        contact_id=record.contact_id,
+        segments=tuple(record.segments),
+        reasons=tuple(reasons),
+        trigger_event_id=e.event_id,
+        due_at=t + rules.detractor_follow_up_us,
+    )
+
+
+def _worst_open_case(state: CustomerState, rules: Rules) -> tuple[str, float, str] | None:
+    """The customer's open case with the most effort: (case_id, effort, its channel path)."""
+    worst: tuple[str, float, str] | None = None
+    for case in state.cases.values():
+        if not case.visible() or case_status(case, state.contacts) != OPEN:
+            continue
+        effort = score(case, state.contacts, rules)
+        if worst is None or effort.total > worst[1]:
+            worst = (case.case_id, effort.total, " → ".join(channel_path(case, state.contacts)))
+    return worst
 
 
 def _churned(state: CustomerState, e: ev.CustomerChurned, t: int, rules: Rules, out: Outcome) -> None:
-    pass  # churn comes with its own issue
+    if state.churned_at is None or t < state.churned_at:
+        state.churned_at = t
 
 
 _HANDLERS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from streams.decode import Record
 from streams.pipeline import BatchResult
@@ -44,6 +44,48 @@ CASE_EFFORT = Histogram(
     "Effort of the cases a batch changed, after the batch",
     buckets=(0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100),
 )
+
+
+# --- NPS, CES and CSAT per segment (global figures from Redis, exported by one worker only)
+SCORE_WINDOWS = ("7d", "28d")
+NPS = Gauge("effortpulse_nps", "NPS (−100..100) over the window; NaN without answers", ["segment", "window"])
+NPS_N = Gauge("effortpulse_nps_responses", "NPS answers in the window", ["segment", "window"])
+NPS_MOE = Gauge(
+    "effortpulse_nps_margin_of_error", "95% margin of error of the NPS (adjusted Wald)", ["segment", "window"]
+)
+NPS_LOW = Gauge("effortpulse_nps_ci_low", "Lower end of the NPS 95% interval", ["segment", "window"])
+NPS_HIGH = Gauge("effortpulse_nps_ci_high", "Upper end of the NPS 95% interval", ["segment", "window"])
+CES = Gauge("effortpulse_ces_mean", "Mean CES (1–7, 7 = easiest) over the window", ["segment", "window"])
+CES_SHARE = Gauge("effortpulse_ces_easy_ratio", "Share of CES answers 5–7", ["segment", "window"])
+CES_N = Gauge("effortpulse_ces_responses", "CES answers in the window", ["segment", "window"])
+CSAT = Gauge("effortpulse_csat_mean", "Mean CSAT (1–5) over the window", ["segment", "window"])
+CSAT_SHARE = Gauge("effortpulse_csat_satisfied_ratio", "Share of CSAT answers 4–5", ["segment", "window"])
+CSAT_N = Gauge("effortpulse_csat_responses", "CSAT answers in the window", ["segment", "window"])
+SCORE_GAUGES = (NPS, NPS_N, NPS_MOE, NPS_LOW, NPS_HIGH, CES, CES_SHARE, CES_N, CSAT, CSAT_SHARE, CSAT_N)
+
+
+def set_scores(figures: dict[tuple[str, str], dict[str, dict[str, float | int | None]]]) -> None:
+    """Replace the score gauges: (segment, window) → {"nps": /nps answer, "ces": ..., "csat": ...}."""
+    for gauge in SCORE_GAUGES:
+        gauge.clear()
+    nan = float("nan")
+
+    def v(x: float | int | None) -> float:
+        return nan if x is None else float(x)
+
+    for (segment, win), f in figures.items():
+        n, c, s = f["nps"], f["ces"], f["csat"]
+        NPS.labels(segment, win).set(v(n["nps"]))
+        NPS_N.labels(segment, win).set(v(n["n"]))
+        NPS_MOE.labels(segment, win).set(v(n["margin_of_error"]) if n["n"] else nan)
+        NPS_LOW.labels(segment, win).set(v(n["ci_low"]) if n["n"] else nan)
+        NPS_HIGH.labels(segment, win).set(v(n["ci_high"]) if n["n"] else nan)
+        CES.labels(segment, win).set(v(c["mean"]))
+        CES_SHARE.labels(segment, win).set(v(c["share"]))
+        CES_N.labels(segment, win).set(v(c["n"]))
+        CSAT.labels(segment, win).set(v(s["mean"]))
+        CSAT_SHARE.labels(segment, win).set(v(s["share"]))
+        CSAT_N.labels(segment, win).set(v(s["n"]))
 
 
 def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:

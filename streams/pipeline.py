@@ -27,14 +27,24 @@ from typing import Any, Protocol, TypeVar
 import redis.exceptions
 
 from schemas.events import Event
-from streams.alerting import Alert
-from streams.cases import case_status
+from streams.alerting import Alert, drop_alert
+from streams.cases import OPEN, case_status
 from streams.decode import DeadLetter, Record, decode
 from streams.effort import score
 from streams.journey import CustomerState, apply_event
 from streams.rules import Rules
 from streams.settings import Settings
-from streams.state import CustomerWrite, Loaded, StateStore, expire_at_us, index_member, open_cases_key, outbox_key
+from streams.state import (
+    CustomerWrite,
+    Loaded,
+    StateStore,
+    aggregate_commands,
+    expire_at_us,
+    index_member,
+    open_cases_key,
+    outbox_key,
+)
+from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, drop_windows, nps_from
 from streams.times import US, iso
 
 log = logging.getLogger(__name__)
@@ -67,7 +77,17 @@ class BatchResult:
     alert_trigger_ms: list[int] = field(default_factory=list)  # Kafka timestamps of the alerts' records
     conflicts: int = 0  # customers written again because their version had moved
     redis_seconds: list[float] = field(default_factory=list)  # duration of each batched Redis call
+    answers: list[SurveyAnswer] = field(default_factory=list)  # survey answers applied
     effort: list[float] = field(default_factory=list)  # case efforts after the batch, per touched case
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A valid event of the batch, with its record and its position in the batch."""
+
+    position: int
+    record: Record
+    event: Event
 
 
 @dataclass(slots=True)
@@ -80,6 +100,7 @@ class _Planned:
     failed: list[DeadLetter]
     alerts: list[tuple[Record, Alert]]  # (triggering record, alert)
     effort: list[float]
+    answers: list[tuple[Item, SurveyAnswer]]  # survey answers applied, for the aggregates
 
 
 class Pipeline:
@@ -96,16 +117,18 @@ class Pipeline:
         """Apply a batch; returns once its state is in Redis and its alerts and dead letters in Kafka."""
         result = BatchResult(records=len(records))
         received = now_us()
-        by_customer: dict[str, list[tuple[Record, Event]]] = {}
-        for record in records:
+        by_customer: dict[str, list[Item]] = {}
+        for position, record in enumerate(records):
             decoded = decode(record, received)
             if isinstance(decoded, DeadLetter):
                 result.dead.append(decoded)
             else:
-                by_customer.setdefault(decoded.customer_id, []).append((record, decoded))
+                by_customer.setdefault(decoded.customer_id, []).append(Item(position, record, decoded))
         async with self.lock:
-            planned = await self._apply_and_write(by_customer, result)
-            outgoing = [p for plan in planned.values() for p in plan.alerts]
+            planned, drop_alerts = await self._apply_and_write(by_customer)
+            outgoing = [p for plan in planned.values() for p in plan.alerts] + drop_alerts
+            for plan in planned.values():
+                result.dead.extend(plan.failed)
             await self._emit(outgoing, result.dead)
             await _retrying(
                 "clear the outbox", lambda: self.store.clear_outbox((r.partition, a.alert_id) for r, a in outgoing)
@@ -114,35 +137,82 @@ class Pipeline:
         for plan in planned.values():
             result.applied.update(plan.applied)
             result.duplicates += plan.duplicates
-            result.alerts.extend(a for _, a in plan.alerts)
-            result.alert_trigger_ms.extend(r.timestamp_ms for r, _ in plan.alerts if r.timestamp_ms is not None)
             result.effort.extend(plan.effort)
+            result.answers.extend(answer for _, answer in plan.answers)
+        result.alerts = [a for _, a in outgoing]
+        result.alert_trigger_ms = [r.timestamp_ms for r, _ in outgoing if r.timestamp_ms is not None]
         return result
 
     async def _apply_and_write(
-        self, by_customer: dict[str, list[tuple[Record, Event]]], result: BatchResult
-    ) -> dict[str, _Planned]:
-        planned: dict[str, _Planned] = {}
-        pending = by_customer
-        while pending:
-            ids = list(pending)
+        self, by_customer: dict[str, list[Item]]
+    ) -> tuple[dict[str, _Planned], list[tuple[Record, Alert]]]:
+        """Plan every customer, evaluate the segment rules, write it all at once; again when some
+        customer changed under us (then nothing was written)."""
+        while True:
+            ids = list(by_customer)
             loaded = await _retrying("load state", lambda ids=ids: self.store.load(ids))  # type: ignore[misc]
-            round_plans = {cid: self._plan(cid, loaded[cid], pending[cid]) for cid in ids}
-            writes = [p.write for p in round_plans.values() if p.write is not None]
-            conflicts = await _retrying("write state", lambda writes=writes: self.store.write(writes))  # type: ignore[misc]
-            for cid, plan in round_plans.items():
-                if cid not in conflicts:
-                    planned[cid] = plan
-                    result.dead.extend(plan.failed)
-            if conflicts:
-                result.conflicts += len(conflicts)
-                log.info(
-                    "%d customers changed under this batch (another worker or a DELETE); applying again", len(conflicts)
-                )
-            pending = {cid: pending[cid] for cid in conflicts}
-        return planned
+            planned = {cid: self._plan(cid, loaded[cid], by_customer[cid]) for cid in ids}
+            answers = sorted(
+                (item.position, item.record, item.event.event_id, answer)
+                for plan in planned.values()
+                for item, answer in plan.answers
+            )
+            extra, drop_alerts = await self._drops(answers)
+            writes = [p.write for p in planned.values() if p.write is not None]
+            conflicts = await _retrying(
+                "write state",
+                lambda writes=writes, extra=extra: self.store.write(writes, extra),  # type: ignore[misc]
+            )
+            if not conflicts:
+                return planned, drop_alerts
+            log.info(
+                "%d customers changed under this batch (another worker or a DELETE); applying again", len(conflicts)
+            )
 
-    def _plan(self, customer_id: str, loaded: Loaded, items: list[tuple[Record, Event]]) -> _Planned:
+    async def _drops(
+        self, answers: list[tuple[int, Record, str, SurveyAnswer]]
+    ) -> tuple[list[Sequence[Any]], list[tuple[Record, Alert]]]:
+        """nps.drop (§5) after each NPS answer of the batch, per segment, in arrival order."""
+        nps_answers = [a for a in answers if a[3].nps is not None]
+        if not nps_answers:
+            return [], []
+        segments = list(dict.fromkeys(seg for *_, answer in nps_answers for seg in answer.segments))
+        states = await _retrying("read segment state", lambda: self.store.drop_states(segments))
+        # every `at` the rule can be evaluated at: the running maximum of answer times per segment
+        ats: dict[str, list[int]] = {}
+        for seg in segments:
+            latest = states[seg].latest_at
+            for *_, answer in nps_answers:
+                if seg in answer.segments:
+                    latest = answer.occurred_at if latest is None else max(latest, answer.occurred_at)
+                    ats.setdefault(seg, []).append(latest)
+        wanted = [(seg, win) for seg in segments for win in drop_windows(ats[seg], self.rules)]
+        counts = await _retrying("read NPS counts", lambda: self.store.window_stats("nps", wanted, NPS_STATS))
+        checks = {
+            seg: DropCheck(
+                seg,
+                states[seg],
+                {win: nps_from(v) for (s, win), v in counts.items() if s == seg},
+                self.rules,
+            )
+            for seg in segments
+        }
+        alerts: list[tuple[Record, Alert]] = []
+        for _, record, event_id, answer in nps_answers:
+            assert answer.nps is not None
+            for seg in answer.segments:
+                drop = checks[seg].after(answer.occurred_at, answer.nps)
+                if drop is not None:
+                    alerts.append((record, drop_alert(drop, event_id, self.rules)))
+        extra: list[Sequence[Any]] = [self.store.drop_state_command(seg, checks[seg].state) for seg in segments]
+        emitted = now_us()
+        for record, alert in alerts:
+            extra.append(
+                ("HSET", outbox_key(self.store.app_id, record.partition), alert.alert_id, _alert_json(alert, emitted))
+            )
+        return extra, alerts
+
+    def _plan(self, customer_id: str, loaded: Loaded, items: list[Item]) -> _Planned:
         """Apply one customer's events in arrival order. An event the core fails on goes to the
         DLQ with the reason, and the customer's other events are applied again without it."""
         skip: set[int] = set()
@@ -155,14 +225,16 @@ class Pipeline:
                 log.exception("event %s of customer %s failed in the rules", failure.event_id, customer_id)
 
     def _apply_all(
-        self, customer_id: str, version: int, state: CustomerState, items: list[tuple[Record, Event]], skip: set[int]
+        self, customer_id: str, version: int, state: CustomerState, items: list[Item], skip: set[int]
     ) -> _Planned:
         applied: Counter[str] = Counter()
         duplicates = 0
         alerts: list[tuple[Record, Alert]] = []
         touched: dict[str, None] = {}
         failed: list[DeadLetter] = []
-        for i, (record, event) in enumerate(items):
+        answers: list[tuple[Item, SurveyAnswer]] = []
+        for i, item in enumerate(items):
+            record, event = item.record, item.event
             if i in skip:
                 failed.append(_processing_error(record, event))
                 continue
@@ -176,8 +248,10 @@ class Pipeline:
             applied[event.type] += 1
             touched.update(dict.fromkeys(outcome.cases))
             alerts.extend((record, a) for a in outcome.alerts)
+            if outcome.answer is not None:
+                answers.append((item, outcome.answer))
         if not applied:
-            return _Planned(None, applied, duplicates, failed, alerts, [])
+            return _Planned(None, applied, duplicates, failed, alerts, [], answers)
         commands: list[Sequence[Any]] = []
         efforts: list[float] = []
         index = open_cases_key(self.store.app_id)
@@ -188,10 +262,12 @@ class Pipeline:
             total = score(case, state.contacts, self.rules).total
             efforts.append(total)
             member = index_member(customer_id, case_id)
-            if case_status(case, state.contacts) == "open":
+            if case_status(case, state.contacts) == OPEN:
                 commands.append(("ZADD", index, total, member))
             else:
                 commands.append(("ZREM", index, member))
+        for _, answer in answers:
+            commands += aggregate_commands(self.store.app_id, answer, self.rules.retention_us)
         emitted = now_us()
         for record, alert in alerts:
             outbox = outbox_key(self.store.app_id, record.partition)
@@ -203,7 +279,7 @@ class Pipeline:
             expire_at_us=expire_at_us(state, self.rules.retention_us),
             commands=commands,
         )
-        return _Planned(write, applied, duplicates, failed, alerts, efforts)
+        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers)
 
     async def _emit(self, alerts: list[tuple[Record, Alert]], dead: list[DeadLetter]) -> None:
         emitted = now_us()

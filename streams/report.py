@@ -11,6 +11,7 @@ from streams.cases import Case, Contact, case_reason, case_status
 from streams.effort import channel_path, score
 from streams.journey import CustomerState
 from streams.rules import Rules
+from streams.surveys import category
 from streams.times import iso
 
 
@@ -25,7 +26,7 @@ def customer_view(state: CustomerState, rules: Rules) -> dict[str, Any]:
         "customer_id": state.customer_id,
         "cases": [case_view(state, case, rules) for case in cases],
         "churn": None,
-        "last_survey": None,
+        "last_survey": _survey_view(state),
         "open_cases": sum(1 for c in cases if case_status(c, state.contacts) == "open"),
         "last_event_at": iso(state.last_event_at) if state.last_event_at is not None else None,
         "events": state.events,
@@ -39,6 +40,24 @@ def customer_view(state: CustomerState, rules: Rules) -> dict[str, Any]:
         "pending_self_service": [
             {"at": iso(a.at), "channel": a.channel, "reason": a.reason} for a in state.pending_self_service
         ],
+    }
+
+
+def _survey_view(state: CustomerState) -> dict[str, Any] | None:
+    s = state.last_survey
+    if s is None:
+        return None
+    return {
+        "event_id": s.event_id,
+        "occurred_at": iso(s.occurred_at),
+        "nps": s.nps,
+        "nps_category": category(s.nps) if s.nps is not None else None,
+        "ces": s.ces,
+        "csat": s.csat,
+        "contact_id": s.contact_id,
+        "case_id": s.case_id,
+        "segments": s.segments,
+        "comment": s.comment,
     }
 
 

@@ -61,6 +61,7 @@ class Rules:
     nps_drop_recent_us: int = 7 * DAY
     nps_drop_baseline_us: int = 28 * DAY
     nps_drop_z: float = -1.96
+    nps_drop_z_critical: float = -3.29
     nps_drop_min_responses: int = 30
     nps_drop_cooldown_us: int = 1 * DAY
 

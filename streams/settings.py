@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # customers whose state a worker keeps in memory between batches (0 = always read Redis)
     state_cache: int = Field(50_000, ge=0)
     log_level: str = "info"
+    # Prometheus gauges of NPS/CES/CSAT per segment: how often, agent segments or not, how many
+    score_gauges_interval: Duration = 30
+    score_gauges_agents: bool = False
+    score_gauges_max_segments: int = Field(200, ge=1)
 
     # --- §3 windows
     repeat_window: Duration = _D.repeat_window_us / US
@@ -106,6 +110,7 @@ class Settings(BaseSettings):
     nps_drop_recent: Duration = _D.nps_drop_recent_us / US
     nps_drop_baseline: Duration = _D.nps_drop_baseline_us / US
     nps_drop_z: float = _D.nps_drop_z
+    nps_drop_z_critical: float = _D.nps_drop_z_critical
     nps_drop_min_responses: int = Field(_D.nps_drop_min_responses, ge=1)
     nps_drop_cooldown: Duration = _D.nps_drop_cooldown_us / US
 
@@ -148,6 +153,7 @@ class Settings(BaseSettings):
             nps_drop_recent_us=us(self.nps_drop_recent),
             nps_drop_baseline_us=us(self.nps_drop_baseline),
             nps_drop_z=self.nps_drop_z,
+            nps_drop_z_critical=self.nps_drop_z_critical,
             nps_drop_min_responses=self.nps_drop_min_responses,
             nps_drop_cooldown_us=us(self.nps_drop_cooldown),
         )

@@ -30,26 +30,35 @@ import redis.asyncio as aioredis
 
 from streams import codec
 from streams.journey import CustomerState
-from streams.times import US
+from streams.surveys import Bucket, DropState, SurveyAnswer, cells, cover
+from streams.times import DAY, US
 
-# For each customer group: if HGET(key, "v") still equals the expected version, run the
-# group's commands. ARGV: ngroups, then per group: expected version, ncommands, and per
-# command: nargs, args... KEYS[i] is group i's customer key. Returns the 1-based indexes of
-# groups that were skipped because their version moved.
+DAYS_PER_BLOCK = 64
+
+# All or nothing: if every group's HGET(KEYS[i], "v") still equals its expected version, run
+# every group's commands and then the extra commands; else write nothing and return the
+# 1-based indexes of the groups whose version moved. ARGV: ngroups, then per group: expected
+# version, ncommands, and per command: nargs, args...; then nextra and the extra commands.
 WRITE_SCRIPT = """
 local conflicts = {}
+local groups = tonumber(ARGV[1])
 local pos = 2
-for g = 1, tonumber(ARGV[1]) do
-  local expected = ARGV[pos]
+local starts = {}
+for g = 1, groups do
+  if (redis.call('HGET', KEYS[g], 'v') or '0') ~= ARGV[pos] then conflicts[#conflicts + 1] = g end
   local ncmd = tonumber(ARGV[pos + 1])
   pos = pos + 2
-  local current = redis.call('HGET', KEYS[g], 'v') or '0'
-  local ok = current == expected
-  if not ok then conflicts[#conflicts + 1] = g end
-  for _ = 1, ncmd do
-    local nargs = tonumber(ARGV[pos])
-    if ok then redis.call(unpack(ARGV, pos + 1, pos + nargs)) end
-    pos = pos + nargs + 1
+  starts[#starts + 1] = {pos, ncmd}
+  for _ = 1, ncmd do pos = pos + tonumber(ARGV[pos]) + 1 end
+end
+if #conflicts > 0 then return conflicts end
+starts[#starts + 1] = {pos + 1, tonumber(ARGV[pos])}
+for _, s in ipairs(starts) do
+  local p = s[1]
+  for _ = 1, s[2] do
+    local nargs = tonumber(ARGV[p])
+    redis.call(unpack(ARGV, p + 1, p + nargs))
+    p = p + nargs + 1
   end
 end
 return conflicts
@@ -66,6 +75,46 @@ end
 return redis.call('DEL', KEYS[1])
 """
 INDEX_SEPARATOR = "\x1e"
+
+
+def aggregate_key(app_id: str, metric: str, segment: str, bucket: Bucket) -> str:
+    """Minute and hour buckets live in one hash per day, day buckets in one hash per 64 days."""
+    level, index = bucket
+    if level == "d":
+        return f"{app_id}:agg:{metric}:{segment}:days:{index // DAYS_PER_BLOCK}"
+    day = index // (1440 if level == "m" else 24)
+    return f"{app_id}:agg:{metric}:{segment}:day:{day}"
+
+
+def aggregate_expiry_us(bucket: Bucket, retention_us: int) -> int:
+    """When a bucket's hash may go: `retention` after the last moment any of its buckets covers."""
+    level, index = bucket
+    if level == "d":
+        end_day = (index // DAYS_PER_BLOCK + 1) * DAYS_PER_BLOCK
+    else:
+        end_day = index // (1440 if level == "m" else 24) + 1
+    return end_day * DAY + retention_us
+
+
+def segments_key(app_id: str) -> str:
+    return f"{app_id}:segments"
+
+
+def drop_key(app_id: str, segment: str) -> str:
+    return f"{app_id}:npsdrop:{segment}"
+
+
+def aggregate_commands(app_id: str, answer: SurveyAnswer, retention_us: int) -> list[Sequence[Any]]:
+    """The increments of one survey answer, and the expiry of the hashes they touch."""
+    cmds: list[Sequence[Any]] = []
+    expiries: dict[str, int] = {}
+    for metric, segment, bucket, stat, amount in cells(answer):
+        key = aggregate_key(app_id, metric, segment, bucket)
+        cmds.append(("HINCRBY", key, f"{bucket[0]}{bucket[1]}:{stat}", amount))
+        expiries[key] = aggregate_expiry_us(bucket, retention_us)
+    cmds += [("PEXPIREAT", key, at // 1000) for key, at in expiries.items()]
+    cmds.append(("SADD", segments_key(app_id), *answer.segments))
+    return cmds
 
 
 def customer_key(app_id: str, customer_id: str) -> str:
@@ -163,9 +212,10 @@ class StateStore:
         blob = await self.redis.hget(self.key(customer_id), "s")
         return codec.decode(blob) if blob is not None else None
 
-    async def write(self, writes: Sequence[CustomerWrite]) -> set[str]:
-        """Write every customer whose version has not moved; return the ids of those that had."""
-        if not writes:
+    async def write(self, writes: Sequence[CustomerWrite], extra: Sequence[Sequence[Any]] = ()) -> set[str]:
+        """Write every customer and then `extra`, all or nothing: when some customer's version has
+        moved, nothing is written and the ids of those customers come back."""
+        if not writes and not extra:
             return set()
         keys: list[str] = []
         blobs: list[bytes] = []
@@ -185,14 +235,18 @@ class StateStore:
             for cmd in cmds:
                 argv.append(len(cmd))
                 argv.extend(cmd)
+        argv.append(len(extra))
+        for cmd in extra:
+            argv.append(len(cmd))
+            argv.extend(cmd)
         started = time.perf_counter()
         answer = await self._write(keys=keys, args=argv)
         self.calls.append(time.perf_counter() - started)
         conflicts = {writes[int(i) - 1].customer_id for i in answer}
-        for w, blob in zip(writes, blobs, strict=True):
-            if w.customer_id in conflicts:
-                self.cache.pop(w.customer_id, None)
-            else:
+        if conflicts:
+            self.forget(conflicts)
+        else:
+            for w, blob in zip(writes, blobs, strict=True):
                 self._remember(w.customer_id, Loaded(w.expected_version + 1, blob))
         return conflicts
 
@@ -215,6 +269,62 @@ class StateStore:
         for partition, ids in by_partition.items():
             pipe.hdel(outbox_key(self.app_id, partition), *ids)
         await pipe.execute()
+
+    # --- survey aggregates
+    async def window_stats(
+        self, metric: str, wanted: Iterable[tuple[str, tuple[int, int]]], stats: Sequence[str]
+    ) -> dict[tuple[str, tuple[int, int]], dict[str, int]]:
+        """Summed stats of each (segment, window) in one round trip (one HMGET per hash touched)."""
+        requests = list(dict.fromkeys(wanted))
+        fields_by_key: dict[str, list[str]] = {}
+        plan: list[tuple[tuple[str, tuple[int, int]], str, str, str]] = []  # (request, key, field, stat)
+        for req in requests:
+            segment, win = req
+            for bucket in cover(*win):
+                key = aggregate_key(self.app_id, metric, segment, bucket)
+                for stat in stats:
+                    fname = f"{bucket[0]}{bucket[1]}:{stat}"
+                    fields_by_key.setdefault(key, []).append(fname)
+                    plan.append((req, key, fname, stat))
+        values: dict[tuple[str, str], int] = {}
+        if fields_by_key:
+            pipe = self.redis.pipeline(transaction=False)
+            keys = list(fields_by_key)
+            for key in keys:
+                pipe.hmget(key, *dict.fromkeys(fields_by_key[key]))
+            started = time.perf_counter()
+            rows = await pipe.execute()
+            self.calls.append(time.perf_counter() - started)
+            for key, row in zip(keys, rows, strict=True):
+                for fname, raw in zip(dict.fromkeys(fields_by_key[key]), row, strict=True):
+                    if raw is not None:
+                        values[(key, fname)] = int(raw)
+        out: dict[tuple[str, tuple[int, int]], dict[str, int]] = {req: dict.fromkeys(stats, 0) for req in requests}
+        for req, key, fname, stat in plan:
+            out[req][stat] += values.get((key, fname), 0)
+        return out
+
+    async def drop_states(self, segments: Iterable[str]) -> dict[str, DropState]:
+        segs = list(segments)
+        pipe = self.redis.pipeline(transaction=False)
+        for seg in segs:
+            pipe.hmget(drop_key(self.app_id, seg), "latest_at", "last_alert_at")
+        rows = await pipe.execute() if segs else []
+        return {
+            seg: DropState(int(a) if a is not None else None, int(b) if b is not None else None)
+            for seg, (a, b) in zip(segs, rows, strict=True)
+        }
+
+    def drop_state_command(self, segment: str, state: DropState) -> Sequence[Any]:
+        fields: list[Any] = []
+        if state.latest_at is not None:
+            fields += ["latest_at", state.latest_at]
+        if state.last_alert_at is not None:
+            fields += ["last_alert_at", state.last_alert_at]
+        return ("HSET", drop_key(self.app_id, segment), *fields)
+
+    async def segments(self) -> set[str]:
+        return {m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(segments_key(self.app_id))}
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

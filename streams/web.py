@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import faust
 from faust.web import Request, Response, View
 
-from streams import metrics, report
+from streams import metrics, queries, report
 
 if TYPE_CHECKING:
     from streams.app import Context
@@ -60,6 +60,36 @@ def register(app: faust.App, ctx: Callable[[], Context]) -> None:
         async def get(self, request: Request) -> Response:
             body, content_type = metrics.exposition()
             return self.bytes(body, content_type=content_type)
+
+    def params(request: Request) -> tuple[str | None, str | None, str | None]:
+        q = request.query
+        return q.get("segment"), q.get("window"), q.get("at")
+
+    @app.page("/nps")
+    class Nps(View):
+        @guarded
+        async def get(self, request: Request) -> Response:
+            c = ctx()
+            try:
+                return self.json(await queries.nps(c.store, c.settings, *params(request)))
+            except queries.QueryError as exc:
+                return self.json({"error": str(exc)}, status=400)
+
+    def mean_view(metric: str) -> type[View]:
+        class MeanScore(View):
+            @guarded
+            async def get(self, request: Request) -> Response:
+                c = ctx()
+                try:
+                    return self.json(await queries.mean_score(c.store, c.settings, metric, *params(request)))
+                except queries.QueryError as exc:
+                    return self.json({"error": str(exc)}, status=400)
+
+        MeanScore.__name__ = metric.capitalize()
+        return MeanScore
+
+    app.page("/ces")(mean_view("ces"))
+    app.page("/csat")(mean_view("csat"))
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
