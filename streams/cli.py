@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(run=_customer)
 
     for metric, what in (
-        ("nps", "NPS with its 95% interval (adjusted Wald)"),
+        ("nps", "NPS with its 95%% interval (adjusted Wald)"),
         ("ces", "CES: mean and share of 5–7"),
         ("csat", "CSAT: mean and share of 4–5"),
     ):
@@ -81,6 +81,53 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--window", default="7d", help="e.g. 7d, 28d, 24h (default 7d)")
         q.add_argument("--at", help="end of the window, RFC 3339 (default now)")
         q.set_defaults(run=_score, metric=metric)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="measure the churn risk against churn labels in an event file (no Kafka, no Redis)",
+        description="Replay a JSON-lines event file through the same rules in memory and print one JSON object: "
+        "customers, churned, roc_auc, brier, precision and recall at the warning threshold "
+        "(EFFORTPULSE_CHURN_WARNING). A churner's risk is taken just before its customer.churned event, "
+        "everyone else's at the end of the file. Invalid lines are skipped and counted. Tune the model with "
+        "the EFFORTPULSE_CHURN_* settings and run it again.",
+    )
+    ev.add_argument("file", metavar="FILE", help="JSON lines, e.g. from `effortpulse simulate --out FILE`")
+    ev.set_defaults(run=_evaluate)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="a simulated contact centre: events to Kafka at a steady rate, or to a JSON-lines file",
+        description=SIMULATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    sim.add_argument("--customers", type=_positive(int), default=1000, metavar="N", help="customers (default 1000)")
+    sim.add_argument(
+        "--rate", type=_positive(float), default=200.0, metavar="EVENTS_PER_S", help="events per second (default 200)"
+    )
+    sim.add_argument(
+        "--duration",
+        type=_positive(float),
+        metavar="S",
+        help="wall seconds at --rate: how long to send, or with --out how many events to write "
+        "(rate × S); default: the whole stream",
+    )
+    sim.add_argument("--seed", type=int, default=42, metavar="K", help="random seed (default 42)")
+    sim.add_argument(
+        "--speedup",
+        type=_positive(float),
+        default=3600.0,
+        metavar="X",
+        help="simulated seconds per wall second (default 3600: a day in 24 s)",
+    )
+    sim.add_argument(
+        "--start",
+        type=_timestamp,
+        metavar="T",
+        help="event time of the start, RFC 3339 (default: the stream ends at the last full UTC hour)",
+    )
+    sim.add_argument("--out", metavar="FILE", help="write JSON lines to FILE (- for standard output), not to Kafka")
+    sim.set_defaults(run=_simulate)
 
     s = sub.add_parser("schemas", help="JSON Schemas of the events and alerts")
     ssub = s.add_subparsers(title="schemas commands", metavar="COMMAND")
@@ -162,6 +209,75 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
         print(f"effortpulse {args.metric}: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.evaluate import evaluate
+
+    try:
+        with open(args.file, encoding="utf-8", errors="replace") as f:
+            figures = evaluate(f, settings.rules())
+    except FileNotFoundError:
+        print(f"effortpulse: no such file: {args.file}", file=sys.stderr)
+        return 1
+    print(json.dumps(figures))
+    return 0
+
+
+SIMULATE_DESCRIPTION = """\
+A simulated contact centre: N customers and their journeys — easy ones, and ones that go
+wrong (repeat contacts, channel switches, transfers, repeated information, policy blocks,
+holds and queues, failed self-service) — with surveys that follow the effort and churn labels,
+as the events of the contract. The same arguments give the same events (ids sim-K-n).
+
+Pacing: the stream holds about one event per X / EVENTS_PER_S simulated seconds, so sent at
+--rate its event time advances about --speedup simulated seconds per wall second.
+  to Kafka (no --out): EFFORTPULSE_EVENTS_TOPIC, key customer_id, --rate events per second for
+      --duration seconds or until the stream ends; progress every 5 s; Ctrl-C stops cleanly.
+  to a file (--out FILE): written at once: the first rate × duration events, or all of them
+      without --duration; then a summary line.
+Event time: the stream ends at the last full UTC hour (a file made twice within the hour is
+byte-identical), or starts at --start."""
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+        return value
+
+    return parse
+
+
+def _timestamp(text: str) -> Any:
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 timestamp: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"needs an offset, like 2026-11-25T10:00:00Z: {text!r}")
+    return value
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.feed import run
+
+    return run(
+        settings,
+        customers=args.customers,
+        seed=args.seed,
+        rate=args.rate,
+        speedup=args.speedup,
+        duration=args.duration,
+        start=args.start,
+        out=args.out,
+    )
 
 
 def _schemas_export(settings: Settings, args: argparse.Namespace) -> int:

@@ -71,6 +71,8 @@ def encode(state: CustomerState) -> bytes:
             _survey_row(state.last_survey),
             [[m, t, v] for m, (t, v) in state.latest_scores.items()],
             state.churned_at,
+            [[k, v] for k, v in state.churn_alerted.items()],
+            list(state.last_risk) if state.last_risk is not None else None,
         ],
         use_bin_type=True,
     )
@@ -94,4 +96,6 @@ def decode(blob: bytes) -> CustomerState:
         last_survey=SurveyRecord(*r[8]) if r[8] is not None else None,
         latest_scores={m: (t, v) for m, t, v in r[9]},
         churned_at=r[10],
+        churn_alerted={k: v for k, v in r[11]},
+        last_risk=(r[12][0], r[12][1]) if r[12] is not None else None,
     )

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from schemas import events as ev
-from streams import alerting
+from streams import alerting, churn
 from streams.alerting import Alert
 from streams.cases import OPEN, Case, Contact, SelfServiceAttempt, case_reason, case_status, choose_case
 from streams.effort import channel_path, score
@@ -40,6 +40,8 @@ class CustomerState:
     last_survey: SurveyRecord | None = None  # the latest by occurred_at
     latest_scores: dict[str, tuple[int, int]] = field(default_factory=dict)  # metric → (occurred_at, score)
     churned_at: int | None = None
+    churn_alerted: dict[str, int] = field(default_factory=dict)  # severity → occurred_at of the last churn.risk
+    last_risk: tuple[int, float] | None = None  # (evaluated at, risk) after the latest event
 
     def case_of(self, contact_id: str | None) -> Case | None:
         contact = self.contacts.get(contact_id) if contact_id else None
@@ -81,6 +83,7 @@ class Outcome:
     cases: list[str] = field(default_factory=list)  # cases whose facts changed
     alerts: list[Alert] = field(default_factory=list)
     answer: SurveyAnswer | None = None  # a survey's scores, for the aggregates
+    label: tuple[float, int] | None = None  # (risk, churned?) of a customer whose outcome became known
 
 
 def apply_event(state: CustomerState, event: ev.Event, rules: Rules) -> Outcome:
@@ -94,11 +97,54 @@ def apply_event(state: CustomerState, event: ev.Event, rules: Rules) -> Outcome:
     if state.last_event_at is None or t > state.last_event_at:
         state.last_event_at = t
     out = Outcome()
+    if state.churned_at is None and state.last_risk is not None:
+        scored_at, risk = state.last_risk
+        if event.type == "customer.churned":
+            out.label = (risk, 1)  # the risk just before the customer left
+        elif t - scored_at >= rules.churn_label_horizon_us:
+            out.label = (risk, 0)  # still here long after that score
     handler = _HANDLERS[event.type]
     handler(state, event, t, rules, out)
-    for case_id in out.cases:
+    for case_id in dict.fromkeys(out.cases):
         _check_effort(state, state.cases[case_id], event, rules, out)
+    if state.churned_at is None:
+        _check_churn(state, event, rules, out)
     return out
+
+
+def _check_churn(state: CustomerState, event: ev.Event, rules: Rules, out: Outcome) -> None:
+    """churn.risk (§5), evaluated at the customer's latest event time after every event."""
+    assert state.last_event_at is not None
+    at = state.last_event_at
+    assessed = churn.assess(state, at, rules)
+    state.last_risk = (at, assessed.risk)
+    severity = churn.crossed(assessed.risk, at, state.churn_alerted, rules)
+    if severity is None:
+        return
+    state.churn_alerted[severity] = at
+    latest = state.latest_contact()
+    case = state.cases.get(latest.case_id) if latest and latest.case_id else None
+    out.alerts.append(
+        Alert(
+            alert_id=alerting.alert_id("churn.risk", state.customer_id, severity, event.event_id),
+            type="churn.risk",
+            severity=severity,
+            score=assessed.risk,
+            threshold=rules.churn_critical if severity == alerting.CRITICAL else rules.churn_warning,
+            occurred_at=to_us(event.occurred_at),
+            customer_id=state.customer_id,
+            case_id=case.case_id if case else None,
+            contact_id=latest.contact_id if latest else None,
+            segments=alerting.segments_of(
+                latest.channel if latest else None,
+                latest.last_team if latest else None,
+                latest.last_agent if latest else None,
+                case_reason(case, state.contacts) if case else None,
+            ),
+            reasons=assessed.reasons,
+            trigger_event_id=event.event_id,
+        )
+    )
 
 
 def _contact(state: CustomerState, contact_id: str) -> Contact:

@@ -8,10 +8,12 @@ that applied it).
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from streams import churn
 from streams.decode import Record
 from streams.pipeline import BatchResult
 
@@ -88,6 +90,25 @@ def set_scores(figures: dict[tuple[str, str], dict[str, dict[str, float | int | 
         CSAT_N.labels(segment, win).set(v(s["n"]))
 
 
+CHURN_AUC = Gauge(
+    "effortpulse_churn_roc_auc",
+    "ROC AUC of the churn risk over this worker's latest labelled customers (churned, or still there "
+    "EFFORTPULSE_CHURN_LABEL_HORIZON after a score); NaN until both kinds are present",
+)
+CHURN_LABELLED = Gauge("effortpulse_churn_labelled_customers", "Labelled customers in the churn AUC window")
+CHURN_AUC.set(float("nan"))
+_labels: deque[tuple[float, int]] = deque(maxlen=2000)
+
+
+def observe_labels(labels: list[tuple[float, int]]) -> None:
+    if not labels:
+        return
+    _labels.extend(labels)
+    auc = churn.roc_auc([s for s, _ in _labels], [y for _, y in _labels])
+    CHURN_AUC.set(float("nan") if auc is None else auc)
+    CHURN_LABELLED.set(len(_labels))
+
+
 def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
     """Count what a finished batch did."""
     now_ms = time.time() * 1000
@@ -109,6 +130,7 @@ def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
         REDIS_LATENCY.observe(seconds)
     for effort in result.effort:
         CASE_EFFORT.observe(effort)
+    observe_labels(result.labels)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -78,6 +78,7 @@ class BatchResult:
     conflicts: int = 0  # customers written again because their version had moved
     redis_seconds: list[float] = field(default_factory=list)  # duration of each batched Redis call
     answers: list[SurveyAnswer] = field(default_factory=list)  # survey answers applied
+    labels: list[tuple[float, int]] = field(default_factory=list)  # (risk, churned?) of labelled customers
     effort: list[float] = field(default_factory=list)  # case efforts after the batch, per touched case
 
 
@@ -101,6 +102,7 @@ class _Planned:
     alerts: list[tuple[Record, Alert]]  # (triggering record, alert)
     effort: list[float]
     answers: list[tuple[Item, SurveyAnswer]]  # survey answers applied, for the aggregates
+    labels: list[tuple[float, int]]  # churn outcomes that became known
 
 
 class Pipeline:
@@ -139,6 +141,7 @@ class Pipeline:
             result.duplicates += plan.duplicates
             result.effort.extend(plan.effort)
             result.answers.extend(answer for _, answer in plan.answers)
+            result.labels.extend(plan.labels)
         result.alerts = [a for _, a in outgoing]
         result.alert_trigger_ms = [r.timestamp_ms for r, _ in outgoing if r.timestamp_ms is not None]
         return result
@@ -233,6 +236,7 @@ class Pipeline:
         touched: dict[str, None] = {}
         failed: list[DeadLetter] = []
         answers: list[tuple[Item, SurveyAnswer]] = []
+        labels: list[tuple[float, int]] = []
         for i, item in enumerate(items):
             record, event = item.record, item.event
             if i in skip:
@@ -250,8 +254,10 @@ class Pipeline:
             alerts.extend((record, a) for a in outcome.alerts)
             if outcome.answer is not None:
                 answers.append((item, outcome.answer))
+            if outcome.label is not None:
+                labels.append(outcome.label)
         if not applied:
-            return _Planned(None, applied, duplicates, failed, alerts, [], answers)
+            return _Planned(None, applied, duplicates, failed, alerts, [], answers, labels)
         commands: list[Sequence[Any]] = []
         efforts: list[float] = []
         index = open_cases_key(self.store.app_id)
@@ -279,7 +285,7 @@ class Pipeline:
             expire_at_us=expire_at_us(state, self.rules.retention_us),
             commands=commands,
         )
-        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers)
+        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers, labels)
 
     async def _emit(self, alerts: list[tuple[Record, Alert]], dead: list[DeadLetter]) -> None:
         emitted = now_us()

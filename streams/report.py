@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams import churn
 from streams.cases import Case, Contact, case_reason, case_status
 from streams.effort import channel_path, score
 from streams.journey import CustomerState
@@ -25,7 +26,7 @@ def customer_view(state: CustomerState, rules: Rules) -> dict[str, Any]:
     return {
         "customer_id": state.customer_id,
         "cases": [case_view(state, case, rules) for case in cases],
-        "churn": None,
+        "churn": _churn_view(state, rules),
         "last_survey": _survey_view(state),
         "open_cases": sum(1 for c in cases if case_status(c, state.contacts) == "open"),
         "last_event_at": iso(state.last_event_at) if state.last_event_at is not None else None,
@@ -41,6 +42,19 @@ def customer_view(state: CustomerState, rules: Rules) -> dict[str, Any]:
             {"at": iso(a.at), "channel": a.channel, "reason": a.reason} for a in state.pending_self_service
         ],
     }
+
+
+def _churn_view(state: CustomerState, rules: Rules) -> dict[str, Any]:
+    """The churn risk at the customer's latest event, with its reasons; after a churn label,
+    the risk as it stood just before it."""
+    at = state.last_event_at if state.last_event_at is not None else 0
+    if state.churned_at is not None and state.last_risk is not None:
+        view: dict[str, Any] = {"risk": state.last_risk[1], "reasons": []}
+    else:
+        view = churn.assess(state, at, rules).as_dict()
+    view["churned_at"] = iso(state.churned_at) if state.churned_at is not None else None
+    view["evaluated_at"] = iso(at) if state.last_event_at is not None else None
+    return view
 
 
 def _survey_view(state: CustomerState) -> dict[str, Any] | None:

@@ -57,6 +57,22 @@ class Rules:
     churn_warning: float = 0.7
     churn_critical: float = 0.85
     churn_alert_interval_us: int = 7 * DAY
+    # churn model (streams.churn): log-odds intercept and one coefficient per feature
+    churn_intercept: float = -2.2
+    churn_coef_open_case_effort: float = 2.5  # × effort of the worst open case / 100
+    churn_coef_recent_case_effort: float = 1.2  # × effort of the worst resolved case in the lookback / 100
+    churn_coef_unresolved_cases: float = 0.4  # × open cases (up to 3)
+    churn_coef_second_failure: float = 0.8  # a failed case after a recovered one
+    churn_coef_detractor: float = 1.4
+    churn_coef_passive: float = 0.3
+    churn_coef_promoter: float = -0.8
+    churn_coef_hard_effort_answer: float = 0.6  # × (4 − CES)/3 for CES 1–3
+    churn_coef_poor_csat: float = 0.4  # × (3 − CSAT)/2 for CSAT 1–2
+    churn_coef_recent_contact: float = 0.3  # × e^(−days since the last contact / recency)
+    churn_lookback_us: int = 180 * DAY  # cases this recent count as "recent"
+    churn_failure_effort: float = 40  # a case with this much effort (or reopened) is a failure
+    churn_recency_us: int = 30 * DAY
+    churn_label_horizon_us: int = 90 * DAY  # a customer not churned this long after a score is a negative
     # §5 nps.drop
     nps_drop_recent_us: int = 7 * DAY
     nps_drop_baseline_us: int = 28 * DAY

@@ -107,6 +107,21 @@ class Settings(BaseSettings):
     churn_warning: float = Field(_D.churn_warning, gt=0, le=1)
     churn_critical: float = Field(_D.churn_critical, gt=0, le=1)
     churn_alert_interval: Duration = _D.churn_alert_interval_us / US
+    churn_intercept: float = _D.churn_intercept
+    churn_coef_open_case_effort: float = _D.churn_coef_open_case_effort
+    churn_coef_recent_case_effort: float = _D.churn_coef_recent_case_effort
+    churn_coef_unresolved_cases: float = _D.churn_coef_unresolved_cases
+    churn_coef_second_failure: float = _D.churn_coef_second_failure
+    churn_coef_detractor: float = _D.churn_coef_detractor
+    churn_coef_passive: float = _D.churn_coef_passive
+    churn_coef_promoter: float = _D.churn_coef_promoter
+    churn_coef_hard_effort_answer: float = Field(_D.churn_coef_hard_effort_answer, ge=0)
+    churn_coef_poor_csat: float = Field(_D.churn_coef_poor_csat, ge=0)
+    churn_coef_recent_contact: float = _D.churn_coef_recent_contact
+    churn_lookback: Duration = _D.churn_lookback_us / US
+    churn_failure_effort: Points = _D.churn_failure_effort
+    churn_recency: Duration = _D.churn_recency_us / US
+    churn_label_horizon: Duration = _D.churn_label_horizon_us / US
     nps_drop_recent: Duration = _D.nps_drop_recent_us / US
     nps_drop_baseline: Duration = _D.nps_drop_baseline_us / US
     nps_drop_z: float = _D.nps_drop_z
@@ -150,6 +165,21 @@ class Settings(BaseSettings):
             churn_warning=self.churn_warning,
             churn_critical=self.churn_critical,
             churn_alert_interval_us=us(self.churn_alert_interval),
+            churn_intercept=self.churn_intercept,
+            churn_coef_open_case_effort=self.churn_coef_open_case_effort,
+            churn_coef_recent_case_effort=self.churn_coef_recent_case_effort,
+            churn_coef_unresolved_cases=self.churn_coef_unresolved_cases,
+            churn_coef_second_failure=self.churn_coef_second_failure,
+            churn_coef_detractor=self.churn_coef_detractor,
+            churn_coef_passive=self.churn_coef_passive,
+            churn_coef_promoter=self.churn_coef_promoter,
+            churn_coef_hard_effort_answer=self.churn_coef_hard_effort_answer,
+            churn_coef_poor_csat=self.churn_coef_poor_csat,
+            churn_coef_recent_contact=self.churn_coef_recent_contact,
+            churn_lookback_us=us(self.churn_lookback),
+            churn_failure_effort=self.churn_failure_effort,
+            churn_recency_us=us(self.churn_recency),
+            churn_label_horizon_us=us(self.churn_label_horizon),
             nps_drop_recent_us=us(self.nps_drop_recent),
             nps_drop_baseline_us=us(self.nps_drop_baseline),
             nps_drop_z=self.nps_drop_z,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 
 from tests.integration.harness import BIN, ROOT, Worker, event, redis_client, timedelta, utcnow, wait_until
@@ -58,7 +59,7 @@ def test_journey_is_kept_exactly_and_duplicates_change_nothing(worker: Worker) -
     # nothing more arrives for the duplicates
     worker.produce(events)
     alerts = worker.read("alerts", idle=3)
-    mine = [a for a in alerts if a["customer_id"] == "w-ref"]
+    mine = [a for a in alerts if a["customer_id"] == "w-ref" and a["type"] == "effort.high"]
     assert [(a["type"], a["severity"], a["case_id"]) for a in mine] == [("effort.high", "critical", "w-ref-case")]
     assert worker.customer("w-ref")["events"] == 8
 
@@ -182,7 +183,9 @@ def test_cli_produce_sends_lines_keyed_by_customer_and_alerts_prints_them(worker
                          capture_output=True, env=worker.env, cwd=ROOT, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     alerts = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [(a["type"], a["severity"]) for a in alerts if a["customer_id"] == "w-cli"] == [("effort.high", "critical")]
+    assert [
+        (a["type"], a["severity"]) for a in alerts if a["customer_id"] == "w-cli" and a["type"] == "effort.high"
+    ] == [("effort.high", "critical")]
     cust = subprocess.run([BIN / "effortpulse", "customer", "w-cli"], text=True, capture_output=True,
                           env=worker.env, cwd=ROOT, timeout=60)  # fmt: skip
     assert cust.returncode == 0, cust.stderr
@@ -201,7 +204,11 @@ def test_an_effort_alert_reaches_the_alerts_topic_within_two_seconds_of_its_even
     events = reference_journey("w-fast", "w-fast-case")
     worker.produce(events)
     alerts = wait_until(
-        lambda: [(k, a, ts_) for k, a, ts_ in worker.read_timed("alerts", idle=0.5) if a["customer_id"] == "w-fast"],
+        lambda: [
+            (k, a, ts_)
+            for k, a, ts_ in worker.read_timed("alerts", idle=0.5)
+            if a["customer_id"] == "w-fast" and a["type"] == "effort.high"
+        ],
         what="the w-fast alert",
     )
     assert len(alerts) == 1
@@ -212,3 +219,53 @@ def test_an_effort_alert_reaches_the_alerts_topic_within_two_seconds_of_its_even
         ts_ for _, e, ts_ in worker.read_timed("events", idle=0.5) if e.get("event_id") == alert["trigger_event_id"]
     )
     assert 0 <= alert_ms - trigger_ms < 2000
+
+
+def test_churn_risk_is_shown_with_reasons_and_alerts_through_the_broker(worker: Worker) -> None:
+    t = utcnow() - timedelta(hours=5)
+    events = [event(t, "contact.started", "w-churn", contact_id="w-churn-1", channel="phone", case_id="w-churn-k")]
+    events += [
+        event(t + timedelta(minutes=i), "contact.transferred", "w-churn", contact_id="w-churn-1") for i in range(1, 9)
+    ]
+    events += [event(t + timedelta(hours=1), "survey.responded", "w-churn", nps=3, contact_id="w-churn-1")]
+    worker.produce(events)
+    doc = wait_until(lambda: (d := worker.customer("w-churn")) and d["events"] == 10 and d, what="w-churn applied")
+    assert doc["churn"]["risk"] >= 0.7
+    assert [r["driver"] for r in doc["churn"]["reasons"]][:2] == ["open_case_effort", "detractor"]
+    assert doc["last_survey"]["nps"] == 3 and doc["last_survey"]["nps_category"] == "detractor"
+    alerts = wait_until(
+        lambda: [
+            a for a in worker.read("alerts", idle=0.5) if a["customer_id"] == "w-churn" and a["type"] == "churn.risk"
+        ],
+        what="the churn.risk alert",
+    )
+    assert alerts[-1]["score"] == doc["churn"]["risk"]
+    assert alerts[-1]["trigger_event_id"] == events[-1]["event_id"]
+    assert alerts[-1]["segments"] == ["channel:phone"]
+
+
+def test_the_live_churn_auc_counts_churners_and_customers_still_there_after_the_horizon(worker: Worker) -> None:
+    t = utcnow() - timedelta(days=200)
+    churner = [event(t, "contact.started", "w-auc-1", contact_id="w-auc-1a", channel="phone", case_id="k1")]
+    churner += [
+        event(t + timedelta(minutes=i), "contact.transferred", "w-auc-1", contact_id="w-auc-1a") for i in range(1, 9)
+    ]
+    churner += [event(t + timedelta(days=3), "customer.churned", "w-auc-1")]
+    stayer = [event(t, "contact.started", "w-auc-2", contact_id="w-auc-2a", channel="chat", case_id="k2"),
+              event(t + timedelta(minutes=5), "contact.ended", "w-auc-2", contact_id="w-auc-2a", resolved=True),
+              event(t + timedelta(days=100), "contact.started", "w-auc-2", contact_id="w-auc-2b", channel="chat")]  # fmt: skip
+    worker.produce(churner + stayer)
+
+    def auc() -> float | None:
+        _, text = worker.http("GET", "/metrics")
+        found = dict(re.findall(r"^(effortpulse_churn_(?:roc_auc|labelled_customers)) (\S+)$", text, re.M))
+        return (
+            found
+            if found.get("effortpulse_churn_labelled_customers", "0") != "0.0"
+            and "nan" not in found.get("effortpulse_churn_roc_auc", "nan")
+            else None
+        )
+
+    found = wait_until(auc, what="the churn AUC gauge")
+    assert float(found["effortpulse_churn_roc_auc"]) == 1.0
+    assert float(found["effortpulse_churn_labelled_customers"]) >= 2

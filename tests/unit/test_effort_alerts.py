@@ -7,13 +7,13 @@ from schemas.alerts import Alert as AlertModel
 from streams.journey import CustomerState, apply_event
 from streams.rules import Rules
 from streams.times import US, to_us
+from tests.unit import builders
 from tests.unit.builders import (
     BASE,
     CUSTOMER,
     DAYS,
     HOURS,
     RULES,
-    apply_all,
     at,
     ended,
     held,
@@ -22,6 +22,16 @@ from tests.unit.builders import (
     started,
     transferred,
 )
+
+
+def apply_all(*args, **kwargs):
+    """builders.apply_all, keeping only the effort.high alerts (the journey raises others too)."""
+    state, alerts = builders.apply_all(*args, **kwargs)
+    return state, [a for a in alerts if a.type == "effort.high"]
+
+
+def effort_alerts(state, event, rules=RULES):
+    return [a for a in apply_event(state, event, rules).alerts if a.type == "effort.high"]
 
 
 def transfers_journey(n: int) -> list:
@@ -34,7 +44,7 @@ def test_warning_fires_when_effort_reaches_60_and_critical_when_it_reaches_80_on
     state = CustomerState(CUSTOMER)
     fired = []
     for e in events:
-        for alert in apply_event(state, e, RULES).alerts:
+        for alert in effort_alerts(state, e):
             fired.append((e.event_id, alert.severity, alert.score, alert.threshold))
     assert fired == [
         (events[6].event_id, "warning", 60, 60),  # 6th transfer: 60 points
@@ -60,7 +70,7 @@ def test_one_event_carrying_a_case_past_both_thresholds_emits_only_critical():
     state, alerts = apply_all(events)
     assert alerts == []
     crossing = started("c2", "phone", t=1 * DAYS, case_id="K1")
-    alerts = apply_event(state, crossing, RULES).alerts
+    alerts = effort_alerts(state, crossing)
     assert [(a.severity, a.score, a.threshold, a.trigger_event_id) for a in alerts] == [
         ("critical", 80, 80, crossing.event_id)
     ]
