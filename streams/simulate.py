@@ -4,7 +4,8 @@ the surveys they answer and whether they leave, as contract §3 events.
 Pure: no I/O, no clock. `generate(customers, seed, start_us=... | end_us=...)` returns the
 whole stream as plain dicts in delivery order; `streams.feed` sends it to Kafka at a steady
 rate or writes it to a JSON-lines file. The same arguments give the same events, byte for
-byte; customer i's journeys depend only on the seed and i, not on how many customers there are.
+byte. What happens in customer i's journeys depends only on the seed and i; when it happens
+also on the size of the stream. The whole stream is built in memory (~9 events a customer).
 
 The centre
     Eight contact channels weighted like a retailer's mix (phone 34 %, chat 24 %, email 18 %,
@@ -15,9 +16,10 @@ The centre
     agents, so agent and team segments differ as well.
 
 Journeys
-    Every customer ("cust-000123") has 1–5 journeys; one journey is one issue, one case. Its
-    effort profile is drawn first (low 55 %, medium 25 %, high 20 %) and its drivers are then
-    picked to fit, counting points with the contract's §4 default weights:
+    Every customer ("cust-000123") has 1–5 journeys (fewer when they churn first); one
+    journey is one issue, one case. Its effort profile is drawn first (low 55 %, medium 25 %,
+    high 20 %) and its drivers are then picked to fit, counting points with the contract's
+    §4 default weights:
     - low: kind "easy" — one friendly contact, resolved; at most a short hold, now and then a
       long queue wait or a scripted answer (< 30 points);
     - medium (30–55 points) and high (≥ 60 points): a kind, the way it goes wrong — `repeat`
@@ -47,21 +49,23 @@ Surveys and churn (CEB: effort drives disloyalty)
     contact (and in a third of cases the case); 4 % name no contact but carry their own
     channel, team_id and reason. The answer follows the journey's effort: after a low-effort
     journey ~7 % detractors, ~55 % promoters, CES 5–7, CSAT 4–5; after a high-effort one
-    ~75–85 % detractors, CES 1–3, CSAT 1–3; an unresolved end makes it worse, a proactive fix
+    ~75 % detractors, CES mostly 1–3, CSAT 1–3; an unresolved end makes it worse, a proactive fix
     of a medium journey better (the service recovery paradox). A third carry only nps, half
     all three scores, some nps and csat, a few only ces and csat; one in ten has a comment.
-    After each journey the customer may churn: ~4 % after a low-effort journey, ~40–55 % after
-    a high-effort one, more after a detractor answer, less after a promoter one. The
+    After each journey the customer may churn: ~4 % after a low-effort journey, ~45 % after a
+    high-effort one (more after a detractor answer, less after a promoter one). The
     customer.churned event comes 1–14 days after the customer's last journey ends, and a
     churned customer has no further journeys.
 
 Time
     The stream is packed at one event per `seconds_per_event` simulated seconds on average
     (the CLI passes speedup / rate): each customer's journeys start at uniformly random
-    times in a span of events × seconds_per_event; their later contacts, surveys and churn
-    run on past it by days. Sent at `rate` events per second, event time then advances about
-    `speedup` simulated seconds per wall second, faster at the end, where only the journeys'
-    tails remain. Times are whole seconds, RFC 3339 with Z.
+    times in a span of events × seconds_per_event (so a customer may have two issues open at
+    once, each its own case); their later contacts, surveys and churn run on past it by
+    days. Sent at `rate` events per second, event time then advances about `speedup`
+    simulated seconds per wall second, faster at the end, where only the journeys' tails
+    remain. The defaults (18 s an event) make a busy centre: 1000 customers' journeys start
+    within two days. Times are whole seconds, RFC 3339 with Z.
 
 Delivery order
     Events are delivered in occurred_at order (ties by customer, then the journey's own
@@ -190,6 +194,7 @@ COMMENTED = 0.10
 REPEAT_WINDOW_S = 7 * 86400  # contract §3 default; journeys without case_id keep clear of it
 
 _RULES = Rules()
+_WEIGHTS = {d: _RULES.weight(d) for d in DRIVERS}
 
 
 @dataclass(slots=True)
@@ -328,14 +333,16 @@ def generate(
         _place(seed, n, journeys, churn, span_s, keyed, infos)
     keyed.sort(key=lambda k: k[0])
     last_s = max((k[1] for k in keyed), default=0)
-    base_us = start_us if start_us is not None else end_us - last_s * US  # type: ignore[operator]
+    if start_us is None:
+        assert end_us is not None
+        start_us = end_us - last_s * US
     events = []
     for i, ((_, n, _, _), t, type_, fields) in enumerate(keyed):
         events.append(
             {
                 "event_id": f"sim-{seed}-{i}",
                 "type": type_,
-                "occurred_at": iso(base_us + t * US),
+                "occurred_at": iso(start_us + t * US),
                 "customer_id": customer_id(n),
                 **fields,
             }
@@ -351,7 +358,7 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
 
 
 def points(plan: _Plan, rules: Rules = _RULES) -> dict[str, float]:
-    """A plan's effort points per driver, as contract §4 counts them."""
+    """A plan's effort points per driver, as contract §4 counts them under `rules`."""
     path = [f"self-service ({a})" for a in plan.attempts] + [c.channel for c in plan.contacts]
     counts = {
         "repeat_contact": len(plan.contacts) - 1,
@@ -367,7 +374,8 @@ def points(plan: _Plan, rules: Rules = _RULES) -> dict[str, float]:
         "scripted_service": sum(1 for c in plan.contacts if c.scripted),
         "self_service_failure": len(plan.attempts),
     }
-    return {d: counts[d] * rules.weight(d) for d in DRIVERS}
+    weights = _WEIGHTS if rules is _RULES else {d: rules.weight(d) for d in DRIVERS}
+    return {d: counts[d] * weights[d] for d in DRIVERS}
 
 
 def effort(plan: _Plan) -> float:
@@ -854,7 +862,7 @@ def _place(
         )
         omit = not clash and rng.random() < OMIT_CASE_ID
         case_id = first_contact if omit else f"case-{cid[5:]}-{journey.number}"
-        previous_contact_of = {}  # contact index → key of its latest event so far
+        previous_contact_of: dict[int | None, tuple[int, int, int, int]] = {}  # contact → its latest event's key
         for rel in journey.events:
             t = start + rel.at
             fields = rel.fields
@@ -913,10 +921,9 @@ def _insert_after(fields: dict[str, Any], after: str, case_id: str | None) -> di
 def _survey_fields(journey: _Journey, case_id: str, scores: dict[str, Any]) -> dict[str, Any]:
     last = next(e for e in reversed(journey.events) if e.role == END)
     if not journey.survey_contact:
-        return {**scores, "channel": journey.plan.contacts[-1].channel, "team_id": last.fields["team_id"],
-                "reason": journey.plan.reason}  # fmt: skip
+        own = {"channel": journey.plan.contacts[-1].channel, "team_id": last.fields["team_id"]}
+        return {**scores, **own, "reason": journey.plan.reason}
     refs: dict[str, Any] = {"contact_id": last.fields["contact_id"]}
     if journey.survey_case:
         refs["case_id"] = case_id
     return {**refs, **scores}
-
