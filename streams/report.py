@@ -128,3 +128,20 @@ def _summary(case: Case, contacts: list[Contact], status: str, reason: str | Non
         parts.append("already gave: " + ", ".join(dict.fromkeys(infos)))
     parts.append(status)
     return "; ".join(parts)
+
+
+def open_case_row(state: CustomerState, case_id: str, rules: Rules) -> dict[str, Any]:
+    """One line of the open-cases queue: who, which case, how much effort and why."""
+    view = case_view(state, state.cases[case_id], rules)
+    last = view["contacts"][-1] if view["contacts"] else None
+    return {
+        "customer_id": state.customer_id,
+        "case_id": case_id,
+        "status": view["status"],
+        "reason": view["reason"],
+        "effort": view["effort"],
+        "reasons": view["reasons"],
+        "summary": view["summary"],
+        "last_contact_at": last["started_at"] if last else None,
+        "teams": list(dict.fromkeys(t for c in view["contacts"] for t in c["teams"])),
+    }

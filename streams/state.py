@@ -270,6 +270,33 @@ class StateStore:
             pipe.hdel(outbox_key(self.app_id, partition), *ids)
         await pipe.execute()
 
+    async def top_open_cases(self, limit: int) -> list[tuple[CustomerState, str, float]]:
+        """The open cases with the most effort: (customer state, case_id, effort), highest first.
+        Entries of customers that expired meanwhile are dropped from the index on the way."""
+        index = open_cases_key(self.app_id)
+        members = await self.redis.zrevrange(index, 0, max(0, limit * 2 - 1), withscores=True)
+        pairs = []
+        for member, effort in members:
+            text = member.decode() if isinstance(member, bytes) else member
+            cid, _, case_id = text.partition("\x1f")
+            pairs.append((text, cid, case_id, float(effort)))
+        pipe = self.redis.pipeline(transaction=False)
+        for _, cid, _, _ in pairs:
+            pipe.hget(self.key(cid), "s")
+        blobs = await pipe.execute() if pairs else []
+        out: list[tuple[CustomerState, str, float]] = []
+        stale = []
+        for (text, _, case_id, effort), blob in zip(pairs, blobs, strict=True):
+            if blob is None:
+                stale.append(text)
+                continue
+            state = codec.decode(blob)
+            if case_id in state.cases:
+                out.append((state, case_id, effort))
+        if stale:
+            await self.redis.zrem(index, *stale)
+        return out[:limit]
+
     # --- survey aggregates
     async def window_stats(
         self, metric: str, wanted: Iterable[tuple[str, tuple[int, int]]], stats: Sequence[str]

@@ -91,6 +91,23 @@ def register(app: faust.App, ctx: Callable[[], Context]) -> None:
     app.page("/ces")(mean_view("ces"))
     app.page("/csat")(mean_view("csat"))
 
+    @app.page("/cases/open")
+    class OpenCases(View):
+        @guarded
+        async def get(self, request: Request) -> Response:
+            """The open cases with the most effort, for a team lead's queue (`limit`, default 10)."""
+            c = ctx()
+            try:
+                limit = int(request.query.get("limit", "10"))
+                if not 1 <= limit <= 1000:
+                    raise ValueError
+            except ValueError:
+                return self.json({"error": "limit: a whole number from 1 to 1000"}, status=400)
+            rows = await c.store.top_open_cases(limit)
+            return self.json(
+                {"cases": [report.open_case_row(st, case_id, c.pipeline.rules) for st, case_id, _ in rows]}
+            )
+
     @app.page("/customers/{customer_id}")
     class Customer(View):
         @guarded

@@ -269,3 +269,20 @@ def test_the_live_churn_auc_counts_churners_and_customers_still_there_after_the_
     found = wait_until(auc, what="the churn AUC gauge")
     assert float(found["effortpulse_churn_roc_auc"]) == 1.0
     assert float(found["effortpulse_churn_labelled_customers"]) >= 2
+
+
+def test_open_cases_are_listed_by_effort_highest_first(worker: Worker) -> None:
+    t = utcnow() - timedelta(hours=3)
+    events = [event(t, "contact.started", "w-q1", contact_id="w-q1-a", channel="chat", case_id="w-q1-k", team_id="t1")]
+    events += [event(t + timedelta(minutes=i), "contact.transferred", "w-q1", contact_id="w-q1-a") for i in range(1, 4)]
+    events += [event(t, "contact.started", "w-q2", contact_id="w-q2-a", channel="phone", case_id="w-q2-k"),
+               event(t + timedelta(minutes=1), "contact.transferred", "w-q2", contact_id="w-q2-a"),
+               event(t, "contact.started", "w-q3", contact_id="w-q3-a", channel="phone", case_id="w-q3-k"),
+               event(t + timedelta(minutes=9), "contact.ended", "w-q3", contact_id="w-q3-a", resolved=True)]  # fmt: skip
+    worker.produce(events)
+    wait_until(lambda: (d := worker.customer("w-q3")) and d["events"] == 2, what="w-q3 applied")
+    code, doc = worker.http("GET", "/cases/open?limit=1000")
+    assert code == 200
+    mine = [(c["customer_id"], c["case_id"], c["effort"]) for c in doc["cases"] if c["customer_id"].startswith("w-q")]
+    assert mine == [("w-q1", "w-q1-k", 30), ("w-q2", "w-q2-k", 10)]  # the resolved case is not in the queue
+    assert worker.http("GET", "/cases/open?limit=0")[0] == 400
