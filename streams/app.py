@@ -166,12 +166,19 @@ def create_app(settings: Settings) -> faust.App:
         c = ctx()
         if 0 not in c.assigned:
             metrics.set_scores({})
+            metrics.set_insights({})
             return
-        segments = queries.gauge_segments(
-            await c.store.segments(), settings.score_gauges_agents, settings.score_gauges_max_segments
-        )
-        figures = await queries.score_figures(c.store, segments, metrics.SCORE_WINDOWS, time.time_ns() // 1000)
-        metrics.set_scores(figures)
+        try:
+            segments = queries.gauge_segments(
+                await c.store.segments(), settings.score_gauges_agents, settings.score_gauges_max_segments
+            )
+            now = time.time_ns() // 1000
+            metrics.set_scores(await queries.score_figures(c.store, segments, metrics.SCORE_WINDOWS, now))
+            metrics.set_insights(
+                await queries.insight_figures(c.store, [s for s in segments if not s.startswith("agent:")], now)
+            )
+        except Exception as exc:  # a Redis hiccup must not stop the timer; the next round tries again
+            log.warning("could not refresh the score gauges: %s", exc)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:

@@ -71,14 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("customer_id", metavar="ID")
     c.set_defaults(run=_customer)
 
-    for metric, what in (
-        ("nps", "NPS with its 95%% interval (adjusted Wald)"),
-        ("ces", "CES: mean and share of 5–7"),
-        ("csat", "CSAT: mean and share of 4–5"),
+    for metric, what, default_window in (
+        ("nps", "NPS with its 95%% interval (adjusted Wald)", "7d"),
+        ("ces", "CES: mean and share of 5–7", "7d"),
+        ("csat", "CSAT: mean and share of 4–5", "7d"),
+        ("insights", "first-contact resolution, repeat contacts and what causes effort", "30d"),
     ):
         q = sub.add_parser(metric, help=f"{what} over a window, as JSON (what GET /{metric} answers)")
         q.add_argument("--segment", default="all", help="all, channel:<c>, team:<t>, agent:<a> or reason:<r>")
-        q.add_argument("--window", default="7d", help="e.g. 7d, 28d, 24h (default 7d)")
+        q.add_argument("--window", default=default_window, help=f"e.g. 7d, 28d, 24h (default {default_window})")
         q.add_argument("--at", help="end of the window, RFC 3339 (default now)")
         q.set_defaults(run=_score, metric=metric)
 
@@ -199,6 +200,8 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
         try:
             if args.metric == "nps":
                 return await queries.nps(store, settings, args.segment, args.window, args.at)
+            if args.metric == "insights":
+                return await queries.insights(store, settings, args.segment, args.window, args.at)
             return await queries.mean_score(store, settings, args.metric, args.segment, args.window, args.at)
         finally:
             await client.aclose()

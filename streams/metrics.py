@@ -90,6 +90,30 @@ def set_scores(figures: dict[tuple[str, str], dict[str, dict[str, float | int | 
         CSAT_N.labels(segment, win).set(v(s["n"]))
 
 
+# --- insights (7 days, per segment; exported by the same one worker as the scores)
+FCR = Gauge(
+    "effortpulse_fcr_ratio", "Share of resolved cases resolved in one contact, cases of the last 7 days", ["segment"]
+)
+REPEAT = Gauge(
+    "effortpulse_repeat_contact_ratio", "Share of cases with more than one contact, last 7 days", ["segment"]
+)
+MEAN_EFFORT = Gauge("effortpulse_case_effort_mean_points", "Mean effort of the cases of the last 7 days", ["segment"])
+CASES_7D = Gauge("effortpulse_cases", "Cases whose first contact lies in the last 7 days", ["segment"])
+DRIVER_POINTS = Counter("effortpulse_effort_points_total", "Effort points cases gained, by driver", ["driver"])
+
+
+def set_insights(figures: dict[str, dict[str, object]]) -> None:
+    """Replace the insights gauges: segment → /insights answer over 7 days."""
+    for gauge in (FCR, REPEAT, MEAN_EFFORT, CASES_7D):
+        gauge.clear()
+    nan = float("nan")
+    for segment, f in figures.items():
+        FCR.labels(segment).set(nan if f["fcr_rate"] is None else float(f["fcr_rate"]))  # type: ignore[arg-type]
+        REPEAT.labels(segment).set(nan if f["repeat_contact_rate"] is None else float(f["repeat_contact_rate"]))  # type: ignore[arg-type]
+        MEAN_EFFORT.labels(segment).set(nan if f["mean_effort"] is None else float(f["mean_effort"]))  # type: ignore[arg-type]
+        CASES_7D.labels(segment).set(float(f["cases"]))  # type: ignore[arg-type]
+
+
 CHURN_AUC = Gauge(
     "effortpulse_churn_roc_auc",
     "ROC AUC of the churn risk over this worker's latest labelled customers (churned, or still there "
@@ -131,6 +155,8 @@ def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
     for effort in result.effort:
         CASE_EFFORT.observe(effort)
     observe_labels(result.labels)
+    for driver, points in result.driver_points.items():
+        DRIVER_POINTS.labels(driver).inc(points)
 
 
 def exposition() -> tuple[bytes, str]:

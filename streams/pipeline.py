@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 import redis.exceptions
 
 from schemas.events import Event
+from streams import insights
 from streams.alerting import Alert, drop_alert
 from streams.cases import OPEN, case_status
 from streams.decode import DeadLetter, Record, decode
@@ -41,6 +42,7 @@ from streams.state import (
     aggregate_commands,
     expire_at_us,
     index_member,
+    insights_commands,
     open_cases_key,
     outbox_key,
 )
@@ -79,6 +81,7 @@ class BatchResult:
     redis_seconds: list[float] = field(default_factory=list)  # duration of each batched Redis call
     answers: list[SurveyAnswer] = field(default_factory=list)  # survey answers applied
     labels: list[tuple[float, int]] = field(default_factory=list)  # (risk, churned?) of labelled customers
+    driver_points: Counter[str] = field(default_factory=Counter)  # effort points gained per driver
     effort: list[float] = field(default_factory=list)  # case efforts after the batch, per touched case
 
 
@@ -103,6 +106,7 @@ class _Planned:
     effort: list[float]
     answers: list[tuple[Item, SurveyAnswer]]  # survey answers applied, for the aggregates
     labels: list[tuple[float, int]]  # churn outcomes that became known
+    driver_points: Counter[str]  # effort points each driver gained
 
 
 class Pipeline:
@@ -142,6 +146,7 @@ class Pipeline:
             result.effort.extend(plan.effort)
             result.answers.extend(answer for _, answer in plan.answers)
             result.labels.extend(plan.labels)
+            result.driver_points.update(plan.driver_points)
         result.alerts = [a for _, a in outgoing]
         result.alert_trigger_ms = [r.timestamp_ms for r, _ in outgoing if r.timestamp_ms is not None]
         return result
@@ -237,6 +242,7 @@ class Pipeline:
         failed: list[DeadLetter] = []
         answers: list[tuple[Item, SurveyAnswer]] = []
         labels: list[tuple[float, int]] = []
+        before = {cid: insights.contribution(case, state.contacts, self.rules) for cid, case in state.cases.items()}
         for i, item in enumerate(items):
             record, event = item.record, item.event
             if i in skip:
@@ -257,7 +263,7 @@ class Pipeline:
             if outcome.label is not None:
                 labels.append(outcome.label)
         if not applied:
-            return _Planned(None, applied, duplicates, failed, alerts, [], answers, labels)
+            return _Planned(None, applied, duplicates, failed, alerts, [], answers, labels, Counter())
         commands: list[Sequence[Any]] = []
         efforts: list[float] = []
         index = open_cases_key(self.store.app_id)
@@ -274,6 +280,14 @@ class Pipeline:
                 commands.append(("ZREM", index, member))
         for _, answer in answers:
             commands += aggregate_commands(self.store.app_id, answer, self.rules.retention_us)
+        cells: list[insights.Cell] = []
+        growth: Counter[str] = Counter()
+        for case_id in touched:
+            after = insights.contribution(state.cases[case_id], state.contacts, self.rules)
+            cells += insights.delta(before.get(case_id), after)
+            growth.update(insights.driver_growth(before.get(case_id), after))
+        if cells:
+            commands += insights_commands(self.store.app_id, cells, self.rules.retention_us)
         emitted = now_us()
         for record, alert in alerts:
             outbox = outbox_key(self.store.app_id, record.partition)
@@ -285,7 +299,7 @@ class Pipeline:
             expire_at_us=expire_at_us(state, self.rules.retention_us),
             commands=commands,
         )
-        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers, labels)
+        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers, labels, growth)
 
     async def _emit(self, alerts: list[tuple[Record, Alert]], dead: list[DeadLetter]) -> None:
         emitted = now_us()

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.events import CONTACT_CHANNELS, RFC3339
+from streams.rules import DRIVERS
 from streams.settings import Settings, format_duration, parse_duration
 from streams.state import StateStore
 from streams.surveys import MEAN_STATS, NPS_STATS, mean_from, nps_from, parse_segment, window
@@ -62,6 +63,20 @@ async def mean_score(store: StateStore, settings: Settings, metric: str, segment
     return {"segment": seg, "window": format_duration(seconds), "at": iso(at), **mean_from(stats).as_dict()}
 
 
+async def insights(store: StateStore, settings: Settings, segment: str | None, window_text: str | None,
+                   at_text: str | None) -> dict[str, Any]:  # fmt: skip
+    """/insights: cases whose first contact lies in the window (to the hour), for one segment."""
+    from streams import insights as ins
+
+    seg, seconds, at = parse_params(settings, segment, window_text, at_text, default_window="30d")
+    win = ins.hour_window(at, round(seconds * US))
+    reasons = await store.reasons()
+    stats = [*ins.BASE_STATS, *(f"d:{d}" for d in DRIVERS)]
+    stats += [f"{ins.REASON_PREFIX}{r}:{k}" for r in reasons for k in ("cases", "effort")]
+    summed = (await store.window_stats("insights", [(seg, win)], stats))[(seg, win)]
+    return {"segment": seg, "window": format_duration(seconds), "at": iso(at), **ins.answer(summed, reasons)}
+
+
 def gauge_segments(segments: set[str], agents: bool, limit: int) -> list[str]:
     """The segments whose scores go to Prometheus: all, every channel and team, agents only when
     allowed; at most `limit` in all (all first, then channels, teams, agents, each sorted)."""
@@ -88,3 +103,13 @@ async def score_figures(store: StateStore, segments: list[str], windows: tuple[s
         for seg in segments
         for name, win in wins.items()
     }
+
+
+async def insight_figures(store: StateStore, segments: list[str], at: int) -> dict[str, dict[str, Any]]:
+    """The /insights answer over 7 days for each segment, in one round trip."""
+    from streams import insights as ins
+
+    win = ins.hour_window(at, 7 * 86400 * US)
+    stats = [*ins.BASE_STATS, *(f"d:{d}" for d in DRIVERS)]
+    summed = await store.window_stats("insights", [(seg, win) for seg in segments], stats)
+    return {seg: ins.answer(summed[(seg, win)], []) for seg in segments} if segments else {}

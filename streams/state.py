@@ -29,6 +29,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from streams import codec
+from streams.insights import REASON_PREFIX
+from streams.insights import Cell as InsightCell
 from streams.journey import CustomerState
 from streams.surveys import Bucket, DropState, SurveyAnswer, cells, cover
 from streams.times import DAY, US
@@ -115,6 +117,31 @@ def aggregate_commands(app_id: str, answer: SurveyAnswer, retention_us: int) -> 
     cmds += [("PEXPIREAT", key, at // 1000) for key, at in expiries.items()]
     cmds.append(("SADD", segments_key(app_id), *answer.segments))
     return cmds
+
+
+def insights_commands(app_id: str, cells: Iterable[InsightCell], retention_us: int) -> list[Sequence[Any]]:
+    """The increments of case changes to the insights aggregates, and the hashes' expiry."""
+    cmds: list[Sequence[Any]] = []
+    expiries: dict[str, int] = {}
+    reasons: set[str] = set()
+    segments: set[str] = set()
+    for segment, bucket, stat, amount in cells:
+        segments.add(segment)
+        key = aggregate_key(app_id, "insights", segment, bucket)
+        cmds.append(("HINCRBYFLOAT", key, f"{bucket[0]}{bucket[1]}:{stat}", amount))
+        expiries[key] = aggregate_expiry_us(bucket, retention_us)
+        if stat.startswith(REASON_PREFIX) and stat.endswith(":cases"):
+            reasons.add(stat[len(REASON_PREFIX) : -len(":cases")])
+    cmds += [("PEXPIREAT", key, at // 1000) for key, at in expiries.items()]
+    if reasons:
+        cmds.append(("SADD", reasons_key(app_id), *sorted(reasons)))
+    if segments:
+        cmds.append(("SADD", segments_key(app_id), *sorted(segments)))
+    return cmds
+
+
+def reasons_key(app_id: str) -> str:
+    return f"{app_id}:reasons"
 
 
 def customer_key(app_id: str, customer_id: str) -> str:
@@ -300,7 +327,7 @@ class StateStore:
     # --- survey aggregates
     async def window_stats(
         self, metric: str, wanted: Iterable[tuple[str, tuple[int, int]]], stats: Sequence[str]
-    ) -> dict[tuple[str, tuple[int, int]], dict[str, int]]:
+    ) -> dict[tuple[str, tuple[int, int]], dict[str, float]]:
         """Summed stats of each (segment, window) in one round trip (one HMGET per hash touched)."""
         requests = list(dict.fromkeys(wanted))
         fields_by_key: dict[str, list[str]] = {}
@@ -313,7 +340,7 @@ class StateStore:
                     fname = f"{bucket[0]}{bucket[1]}:{stat}"
                     fields_by_key.setdefault(key, []).append(fname)
                     plan.append((req, key, fname, stat))
-        values: dict[tuple[str, str], int] = {}
+        values: dict[tuple[str, str], float] = {}
         if fields_by_key:
             pipe = self.redis.pipeline(transaction=False)
             keys = list(fields_by_key)
@@ -325,8 +352,8 @@ class StateStore:
             for key, row in zip(keys, rows, strict=True):
                 for fname, raw in zip(dict.fromkeys(fields_by_key[key]), row, strict=True):
                     if raw is not None:
-                        values[(key, fname)] = int(raw)
-        out: dict[tuple[str, tuple[int, int]], dict[str, int]] = {req: dict.fromkeys(stats, 0) for req in requests}
+                        values[(key, fname)] = float(raw)
+        out: dict[tuple[str, tuple[int, int]], dict[str, float]] = {req: dict.fromkeys(stats, 0.0) for req in requests}
         for req, key, fname, stat in plan:
             out[req][stat] += values.get((key, fname), 0)
         return out
@@ -349,6 +376,11 @@ class StateStore:
         if state.last_alert_at is not None:
             fields += ["last_alert_at", state.last_alert_at]
         return ("HSET", drop_key(self.app_id, segment), *fields)
+
+    async def reasons(self) -> list[str]:
+        return sorted(
+            m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(reasons_key(self.app_id))
+        )
 
     async def segments(self) -> set[str]:
         return {m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(segments_key(self.app_id))}

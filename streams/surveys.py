@@ -209,12 +209,13 @@ def cells(answer: SurveyAnswer) -> list[Cell]:
     return out
 
 
-def nps_from(values: dict[str, int]) -> NpsCounts:
-    return NpsCounts(values.get("p", 0), values.get("a", 0), values.get("d", 0))
+def nps_from(values: dict[str, float]) -> NpsCounts:
+    return NpsCounts(int(values.get("p", 0)), int(values.get("a", 0)), int(values.get("d", 0)))
 
 
-def mean_from(values: dict[str, int]) -> MeanCounts:
-    return MeanCounts(values.get("n", 0), values.get("s", 0), values.get("t", 0), values.get("q", 0))
+def mean_from(values: dict[str, float]) -> MeanCounts:
+    g = values.get
+    return MeanCounts(int(g("n", 0)), int(g("s", 0)), int(g("t", 0)), int(g("q", 0)))
 
 
 # ------------------------------------------------------------------------------ segments

@@ -75,6 +75,16 @@ def register(app: faust.App, ctx: Callable[[], Context]) -> None:
             except queries.QueryError as exc:
                 return self.json({"error": str(exc)}, status=400)
 
+    @app.page("/insights")
+    class Insights(View):
+        @guarded
+        async def get(self, request: Request) -> Response:
+            c = ctx()
+            try:
+                return self.json(await queries.insights(c.store, c.settings, *params(request)))
+            except queries.QueryError as exc:
+                return self.json({"error": str(exc)}, status=400)
+
     def mean_view(metric: str) -> type[View]:
         class MeanScore(View):
             @guarded
