@@ -16,6 +16,7 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
+from faust.types import TP
 
 from streams import kafka, metrics, queries
 from streams.decode import Record
@@ -179,6 +180,26 @@ def create_app(settings: Settings) -> faust.App:
             )
         except Exception as exc:  # a Redis hiccup must not stop the timer; the next round tries again
             log.warning("could not refresh the score gauges: %s", exc)
+
+    @app.timer(interval=5.0)
+    async def refresh_lag() -> None:
+        """Consumer lag per owned partition: the partition's end offset minus the next offset to apply."""
+        c = ctx()
+        tps = [TP(settings.events_topic, p) for p in sorted(c.assigned)]
+        if not tps:
+            metrics.set_lag(settings.events_topic, {})
+            return
+        try:
+            ends = await app.consumer.highwaters(*tps)
+            lags = {}
+            for tp in tps:
+                applied = metrics.next_offset(tp.partition)
+                if applied is None:
+                    applied = await app.consumer.position(tp) or 0
+                lags[tp.partition] = max(0, ends[tp] - applied)
+            metrics.set_lag(settings.events_topic, lags)
+        except Exception as exc:
+            log.warning("could not measure the consumer lag: %s", exc)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:

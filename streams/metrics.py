@@ -133,6 +133,27 @@ def observe_labels(labels: list[tuple[float, int]]) -> None:
     CHURN_LABELLED.set(len(_labels))
 
 
+LAG = Gauge(
+    "effortpulse_consumer_lag_records",
+    "Records of the events topic not yet applied, per partition this worker owns",
+    ["topic", "partition"],
+)
+LAST_APPLIED = Gauge(
+    "effortpulse_last_applied_timestamp_seconds", "Kafka timestamp of the latest record applied by this worker"
+)
+_next_offsets: dict[int, int] = {}  # partition → offset after the last record applied
+
+
+def next_offset(partition: int) -> int | None:
+    return _next_offsets.get(partition)
+
+
+def set_lag(topic: str, lags: dict[int, int]) -> None:
+    LAG.clear()
+    for partition, lag in lags.items():
+        LAG.labels(topic, str(partition)).set(lag)
+
+
 def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
     """Count what a finished batch did."""
     now_ms = time.time() * 1000
@@ -143,9 +164,15 @@ def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
         DUPLICATES.inc(result.duplicates)
     for dead in result.dead:
         INVALID.labels(dead.reason).inc()
+    newest = 0
     for record in records:
         if record.timestamp_ms is not None:
             PROCESSING_LATENCY.observe(max(0.0, (now_ms - record.timestamp_ms) / 1000))
+            newest = max(newest, record.timestamp_ms)
+        if record.offset + 1 > _next_offsets.get(record.partition, 0):
+            _next_offsets[record.partition] = record.offset + 1
+    if newest:
+        LAST_APPLIED.set(newest / 1000)
     for alert in result.alerts:
         ALERTS.labels(alert.type, alert.severity).inc()
     for trigger_ms in result.alert_trigger_ms:
