@@ -11,11 +11,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
+from schemas.events import EVENT_TYPES
 from streams import churn
 from streams.decode import Record
 from streams.pipeline import BatchResult
+
+disable_created_metrics()  # no *_created series: they double the series count for nothing here
 
 EVENTS = Counter("effortpulse_events_processed_total", "Valid events applied to state, by type", ["type"])
 INVALID = Counter("effortpulse_events_invalid_total", "Records sent to the DLQ, by reason", ["reason"])
@@ -152,6 +155,18 @@ def set_lag(topic: str, lags: dict[int, int]) -> None:
     LAG.clear()
     for partition, lag in lags.items():
         LAG.labels(topic, str(partition)).set(lag)
+
+
+# series that exist from the start, so rate() and alerting rules see 0 rather than nothing
+DLQ_REASONS = ("not_utf8", "not_json", "not_object", "too_large", "unknown_type", "missing_field", "invalid_field",
+               "out_of_range", "naive_timestamp", "bad_timestamp", "processing_error")  # fmt: skip
+for _type in EVENT_TYPES:
+    EVENTS.labels(_type)
+for _reason in DLQ_REASONS:
+    INVALID.labels(_reason)
+for _alert in ("effort.high", "nps.detractor", "churn.risk", "nps.drop"):
+    for _severity in ("warning", "critical"):
+        ALERTS.labels(_alert, _severity)
 
 
 def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
