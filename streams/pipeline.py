@@ -37,17 +37,16 @@ from streams.rules import Rules
 from streams.settings import Settings
 from streams.state import (
     CustomerWrite,
+    Increments,
     Loaded,
     StateStore,
-    aggregate_commands,
     expire_at_us,
     index_member,
-    insights_commands,
     open_cases_key,
     outbox_key,
 )
-from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, drop_windows, nps_from
-from streams.times import US, iso
+from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, nps_from, window
+from streams.times import MINUTE, US, iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,6 +106,8 @@ class _Planned:
     answers: list[tuple[Item, SurveyAnswer]]  # survey answers applied, for the aggregates
     labels: list[tuple[float, int]]  # churn outcomes that became known
     driver_points: Counter[str]  # effort points each driver gained
+    cells: list[insights.Cell]  # changes to the insights aggregates
+    commands: list[Sequence[Any]]  # index and outbox writes
 
 
 class Pipeline:
@@ -165,11 +166,19 @@ class Pipeline:
                 for plan in planned.values()
                 for item, answer in plan.answers
             )
-            extra, drop_alerts = await self._drops(answers)
+            drop_commands, drop_alerts = await self._drops(answers)
+            increments = Increments(self.store.app_id, self.rules.retention_us)
+            commands: list[Sequence[Any]] = []
+            for plan in planned.values():
+                for _, answer in plan.answers:
+                    increments.survey(answer)
+                increments.insights(plan.cells)
+                commands += plan.commands
+            commands += drop_commands
             writes = [p.write for p in planned.values() if p.write is not None]
             conflicts = await _retrying(
                 "write state",
-                lambda writes=writes, extra=extra: self.store.write(writes, extra),  # type: ignore[misc]
+                lambda: self.store.write(writes, increments, commands),  # noqa: B023 - awaited right here
             )
             if not conflicts:
                 return planned, drop_alerts
@@ -180,31 +189,48 @@ class Pipeline:
     async def _drops(
         self, answers: list[tuple[int, Record, str, SurveyAnswer]]
     ) -> tuple[list[Sequence[Any]], list[tuple[Record, Alert]]]:
-        """nps.drop (§5) after each NPS answer of the batch, per segment, in arrival order."""
+        """nps.drop (§5) after each NPS answer of the batch, per segment, in arrival order.
+
+        The counts at the first evaluation time of a segment are read whole; those at each later
+        time follow from the short stretches the windows moved by (at most a few minutes apart
+        in a live stream), so a batch reads few buckets however many answers it holds."""
         nps_answers = [a for a in answers if a[3].nps is not None]
         if not nps_answers:
             return [], []
         segments = list(dict.fromkeys(seg for *_, answer in nps_answers for seg in answer.segments))
         states = await _retrying("read segment state", lambda: self.store.drop_states(segments))
-        # every `at` the rule can be evaluated at: the running maximum of answer times per segment
-        ats: dict[str, list[int]] = {}
+        recent, baseline = self.rules.nps_drop_recent_us, self.rules.nps_drop_baseline_us
+        times: dict[str, list[int]] = {}  # the distinct evaluation times of each segment, in order
         for seg in segments:
             latest = states[seg].latest_at
+            seen: dict[int, None] = {}
             for *_, answer in nps_answers:
                 if seg in answer.segments:
                     latest = answer.occurred_at if latest is None else max(latest, answer.occurred_at)
-                    ats.setdefault(seg, []).append(latest)
-        wanted = [(seg, win) for seg in segments for win in drop_windows(ats[seg], self.rules)]
+                    seen[latest] = None
+            times[seg] = list(seen)
+
+        def moved(prev: int, cur: int, back: int) -> tuple[int, int]:
+            return (prev - back) // MINUTE, (cur - back) // MINUTE
+
+        wanted: list[tuple[str, tuple[int, int]]] = []
+        for seg, ts in times.items():
+            wanted += [(seg, window(ts[0], recent)), (seg, window(ts[0] - recent, baseline))]
+            for prev, cur in zip(ts, ts[1:], strict=False):
+                wanted += [(seg, moved(prev, cur, back)) for back in (0, recent, recent + baseline)]
         counts = await _retrying("read NPS counts", lambda: self.store.window_stats("nps", wanted, NPS_STATS))
-        checks = {
-            seg: DropCheck(
-                seg,
-                states[seg],
-                {win: nps_from(v) for (s, win), v in counts.items() if s == seg},
-                self.rules,
-            )
-            for seg in segments
-        }
+        checks = {}
+        for seg, ts in times.items():
+            r = nps_from(counts[(seg, window(ts[0], recent))])
+            b = nps_from(counts[(seg, window(ts[0] - recent, baseline))])
+            base = {window(ts[0], recent): r, window(ts[0] - recent, baseline): b}
+            for prev, cur in zip(ts, ts[1:], strict=False):
+                entered, crossed, left = (
+                    nps_from(counts[(seg, moved(prev, cur, back))]) for back in (0, recent, recent + baseline)
+                )
+                r, b = r + entered - crossed, b + crossed - left
+                base[window(cur, recent)], base[window(cur - recent, baseline)] = r, b
+            checks[seg] = DropCheck(seg, states[seg], base, self.rules)
         alerts: list[tuple[Record, Alert]] = []
         for _, record, event_id, answer in nps_answers:
             assert answer.nps is not None
@@ -212,13 +238,13 @@ class Pipeline:
                 drop = checks[seg].after(answer.occurred_at, answer.nps)
                 if drop is not None:
                     alerts.append((record, drop_alert(drop, event_id, self.rules)))
-        extra: list[Sequence[Any]] = [self.store.drop_state_command(seg, checks[seg].state) for seg in segments]
+        commands: list[Sequence[Any]] = [self.store.drop_state_command(seg, checks[seg].state) for seg in segments]
         emitted = now_us()
         for record, alert in alerts:
-            extra.append(
+            commands.append(
                 ("HSET", outbox_key(self.store.app_id, record.partition), alert.alert_id, _alert_json(alert, emitted))
             )
-        return extra, alerts
+        return commands, alerts
 
     def _plan(self, customer_id: str, loaded: Loaded, items: list[Item]) -> _Planned:
         """Apply one customer's events in arrival order. An event the core fails on goes to the
@@ -263,7 +289,7 @@ class Pipeline:
             if outcome.label is not None:
                 labels.append(outcome.label)
         if not applied:
-            return _Planned(None, applied, duplicates, failed, alerts, [], answers, labels, Counter())
+            return _Planned(None, applied, duplicates, failed, alerts, [], answers, labels, Counter(), [], [])
         commands: list[Sequence[Any]] = []
         efforts: list[float] = []
         index = open_cases_key(self.store.app_id)
@@ -278,16 +304,12 @@ class Pipeline:
                 commands.append(("ZADD", index, total, member))
             else:
                 commands.append(("ZREM", index, member))
-        for _, answer in answers:
-            commands += aggregate_commands(self.store.app_id, answer, self.rules.retention_us)
         cells: list[insights.Cell] = []
         growth: Counter[str] = Counter()
         for case_id in touched:
             after = insights.contribution(state.cases[case_id], state.contacts, self.rules)
             cells += insights.delta(before.get(case_id), after)
             growth.update(insights.driver_growth(before.get(case_id), after))
-        if cells:
-            commands += insights_commands(self.store.app_id, cells, self.rules.retention_us)
         emitted = now_us()
         for record, alert in alerts:
             outbox = outbox_key(self.store.app_id, record.partition)
@@ -297,9 +319,8 @@ class Pipeline:
             expected_version=version,
             state=state,
             expire_at_us=expire_at_us(state, self.rules.retention_us),
-            commands=commands,
         )
-        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers, labels, growth)
+        return _Planned(write, applied, duplicates, failed, alerts, efforts, answers, labels, growth, cells, commands)
 
     async def _emit(self, alerts: list[tuple[Record, Alert]], dead: list[DeadLetter]) -> None:
         emitted = now_us()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -37,31 +37,44 @@ from streams.times import DAY, US
 
 DAYS_PER_BLOCK = 64
 
-# All or nothing: if every group's HGET(KEYS[i], "v") still equals its expected version, run
-# every group's commands and then the extra commands; else write nothing and return the
-# 1-based indexes of the groups whose version moved. ARGV: ngroups, then per group: expected
-# version, ncommands, and per command: nargs, args...; then nextra and the extra commands.
-WRITE_SCRIPT = """
+# All or nothing: if every customer's HGET(KEYS[i], "v") still equals its expected version,
+# write them all, then the batch's counter increments and its other commands; else write
+# nothing and return the 1-based indexes of the customers whose version moved.
+# ARGV: ncustomers; per customer: expected version, state, expire-at (ms), index members;
+# nhashes; per hash: key, "i" (HINCRBY) or "f" (HINCRBYFLOAT), expire-at (ms, 0 = none),
+# "field\31amount\31field\31amount..."; ncommands; per command: nargs, args...
+WRITE_SCRIPT = r"""
+local n = tonumber(ARGV[1])
 local conflicts = {}
-local groups = tonumber(ARGV[1])
 local pos = 2
-local starts = {}
-for g = 1, groups do
-  if (redis.call('HGET', KEYS[g], 'v') or '0') ~= ARGV[pos] then conflicts[#conflicts + 1] = g end
-  local ncmd = tonumber(ARGV[pos + 1])
-  pos = pos + 2
-  starts[#starts + 1] = {pos, ncmd}
-  for _ = 1, ncmd do pos = pos + tonumber(ARGV[pos]) + 1 end
+for i = 1, n do
+  if (redis.call('HGET', KEYS[i], 'v') or '0') ~= ARGV[pos] then conflicts[#conflicts + 1] = i end
+  pos = pos + 4
 end
 if #conflicts > 0 then return conflicts end
-starts[#starts + 1] = {pos + 1, tonumber(ARGV[pos])}
-for _, s in ipairs(starts) do
-  local p = s[1]
-  for _ = 1, s[2] do
-    local nargs = tonumber(ARGV[p])
-    redis.call(unpack(ARGV, p + 1, p + nargs))
-    p = p + nargs + 1
+pos = 2
+for i = 1, n do
+  redis.call('HSET', KEYS[i], 'v', tonumber(ARGV[pos]) + 1, 's', ARGV[pos + 1], 'ix', ARGV[pos + 3])
+  redis.call('PEXPIREAT', KEYS[i], ARGV[pos + 2])
+  pos = pos + 4
+end
+local nh = tonumber(ARGV[pos])
+pos = pos + 1
+for _ = 1, nh do
+  local key, cmd, expire = ARGV[pos], (ARGV[pos + 1] == 'f') and 'HINCRBYFLOAT' or 'HINCRBY', ARGV[pos + 2]
+  local field = nil
+  for token in string.gmatch(ARGV[pos + 3], '[^\31]+') do
+    if field == nil then field = token else redis.call(cmd, key, field, token); field = nil end
   end
+  if expire ~= '0' then redis.call('PEXPIREAT', key, expire) end
+  pos = pos + 4
+end
+local nc = tonumber(ARGV[pos])
+pos = pos + 1
+for _ = 1, nc do
+  local nargs = tonumber(ARGV[pos])
+  redis.call(unpack(ARGV, pos + 1, pos + nargs))
+  pos = pos + nargs + 1
 end
 return conflicts
 """
@@ -69,7 +82,7 @@ return conflicts
 
 # Erase one customer: their hash and every index entry the hash lists. KEYS: customer key,
 # open-cases index. Returns 1 when there was something to erase.
-DELETE_SCRIPT = """
+DELETE_SCRIPT = r"""
 local ix = redis.call('HGET', KEYS[1], 'ix')
 if ix then
   for member in string.gmatch(ix, '[^\30]+') do redis.call('ZREM', KEYS[2], member) end
@@ -106,38 +119,63 @@ def drop_key(app_id: str, segment: str) -> str:
     return f"{app_id}:npsdrop:{segment}"
 
 
-def aggregate_commands(app_id: str, answer: SurveyAnswer, retention_us: int) -> list[Sequence[Any]]:
-    """The increments of one survey answer, and the expiry of the hashes they touch."""
-    cmds: list[Sequence[Any]] = []
-    expiries: dict[str, int] = {}
-    for metric, segment, bucket, stat, amount in cells(answer):
-        key = aggregate_key(app_id, metric, segment, bucket)
-        cmds.append(("HINCRBY", key, f"{bucket[0]}{bucket[1]}:{stat}", amount))
-        expiries[key] = aggregate_expiry_us(bucket, retention_us)
-    cmds += [("PEXPIREAT", key, at // 1000) for key, at in expiries.items()]
-    cmds.append(("SADD", segments_key(app_id), *answer.segments))
-    return cmds
+class Increments:
+    """A batch's counter increments, summed per hash and field before they go to Redis (many
+    answers and cases of a batch share a bucket), with each hash's expiry and the registries."""
+
+    def __init__(self, app_id: str, retention_us: int) -> None:
+        self.app_id = app_id
+        self.retention_us = retention_us
+        self.hashes: dict[str, tuple[str, int, dict[str, float]]] = {}  # key → (kind, expire ms, field → amount)
+        self.segments: set[str] = set()
+        self.reasons: set[str] = set()
+
+    def _add(self, kind: str, metric: str, segment: str, bucket: Bucket, stat: str, amount: float) -> None:
+        key = aggregate_key(self.app_id, metric, segment, bucket)
+        entry = self.hashes.get(key)
+        if entry is None:
+            entry = self.hashes[key] = (kind, aggregate_expiry_us(bucket, self.retention_us) // 1000, {})
+        fields = entry[2]
+        name = f"{bucket[0]}{bucket[1]}:{stat}"
+        fields[name] = fields.get(name, 0) + amount
+
+    def survey(self, answer: SurveyAnswer) -> None:
+        for metric, segment, bucket, stat, amount in cells(answer):
+            self._add("i", metric, segment, bucket, stat, amount)
+        self.segments.update(answer.segments)
+
+    def insights(self, changes: Iterable[InsightCell]) -> None:
+        for segment, bucket, stat, amount in changes:
+            if "\x1f" in stat:
+                stat = stat.replace("\x1f", " ")  # the field separator of the write script
+            self._add("f", "insights", segment, bucket, stat, amount)
+            self.segments.add(segment)
+            if stat.startswith(REASON_PREFIX) and stat.endswith(":cases"):
+                self.reasons.add(stat[len(REASON_PREFIX) : -len(":cases")])
+
+    def argv(self) -> list[Any]:
+        """This batch's part of the write script's ARGV."""
+        out: list[Any] = []
+        count = 0
+        for key, (kind, expire_ms, fields) in self.hashes.items():
+            packed = "\x1f".join(f"{name}\x1f{_number(v)}" for name, v in fields.items() if v)
+            if not packed:
+                continue
+            out += [key, kind, expire_ms, packed]
+            count += 1
+        return [count, *out]
+
+    def commands(self) -> list[Sequence[Any]]:
+        cmds: list[Sequence[Any]] = []
+        if self.segments:
+            cmds.append(("SADD", segments_key(self.app_id), *sorted(self.segments)))
+        if self.reasons:
+            cmds.append(("SADD", reasons_key(self.app_id), *sorted(self.reasons)))
+        return cmds
 
 
-def insights_commands(app_id: str, cells: Iterable[InsightCell], retention_us: int) -> list[Sequence[Any]]:
-    """The increments of case changes to the insights aggregates, and the hashes' expiry."""
-    cmds: list[Sequence[Any]] = []
-    expiries: dict[str, int] = {}
-    reasons: set[str] = set()
-    segments: set[str] = set()
-    for segment, bucket, stat, amount in cells:
-        segments.add(segment)
-        key = aggregate_key(app_id, "insights", segment, bucket)
-        cmds.append(("HINCRBYFLOAT", key, f"{bucket[0]}{bucket[1]}:{stat}", amount))
-        expiries[key] = aggregate_expiry_us(bucket, retention_us)
-        if stat.startswith(REASON_PREFIX) and stat.endswith(":cases"):
-            reasons.add(stat[len(REASON_PREFIX) : -len(":cases")])
-    cmds += [("PEXPIREAT", key, at // 1000) for key, at in expiries.items()]
-    if reasons:
-        cmds.append(("SADD", reasons_key(app_id), *sorted(reasons)))
-    if segments:
-        cmds.append(("SADD", segments_key(app_id), *sorted(segments)))
-    return cmds
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 def reasons_key(app_id: str) -> str:
@@ -179,7 +217,6 @@ class CustomerWrite:
     expected_version: int
     state: CustomerState
     expire_at_us: int
-    commands: list[Sequence[Any]] = field(default_factory=list)  # extra writes (index, outbox)
 
 
 class StateStore:
@@ -239,33 +276,31 @@ class StateStore:
         blob = await self.redis.hget(self.key(customer_id), "s")
         return codec.decode(blob) if blob is not None else None
 
-    async def write(self, writes: Sequence[CustomerWrite], extra: Sequence[Sequence[Any]] = ()) -> set[str]:
-        """Write every customer and then `extra`, all or nothing: when some customer's version has
-        moved, nothing is written and the ids of those customers come back."""
-        if not writes and not extra:
-            return set()
+    async def write(
+        self,
+        writes: Sequence[CustomerWrite],
+        increments: Increments | None = None,
+        commands: Sequence[Sequence[Any]] = (),
+    ) -> set[str]:
+        """Write every customer, then the increments and the commands, all or nothing: when some
+        customer's version has moved, nothing is written and the ids of those customers come back."""
         keys: list[str] = []
         blobs: list[bytes] = []
         argv: list[Any] = [len(writes)]
         for w in writes:
-            key = self.key(w.customer_id)
-            keys.append(key)
+            keys.append(self.key(w.customer_id))
             blob = codec.encode(w.state)
             blobs.append(blob)
             members = INDEX_SEPARATOR.join(index_member(w.customer_id, c) for c in w.state.cases)
-            cmds: list[Sequence[Any]] = [
-                ("HSET", key, "v", w.expected_version + 1, "s", blob, "ix", members),
-                ("PEXPIREAT", key, w.expire_at_us // 1000),
-                *w.commands,
-            ]
-            argv += [w.expected_version, len(cmds)]
-            for cmd in cmds:
-                argv.append(len(cmd))
-                argv.extend(cmd)
-        argv.append(len(extra))
-        for cmd in extra:
+            argv += [w.expected_version, blob, w.expire_at_us // 1000, members]
+        argv += increments.argv() if increments is not None else [0]
+        all_commands = [*(increments.commands() if increments is not None else []), *commands]
+        argv.append(len(all_commands))
+        for cmd in all_commands:
             argv.append(len(cmd))
             argv.extend(cmd)
+        if len(argv) == 3:
+            return set()  # nothing to write
         started = time.perf_counter()
         answer = await self._write(keys=keys, args=argv)
         self.calls.append(time.perf_counter() - started)

@@ -49,6 +49,11 @@ class NpsCounts:
             self.promoters + other.promoters, self.passives + other.passives, self.detractors + other.detractors
         )
 
+    def __sub__(self, other: NpsCounts) -> NpsCounts:
+        return NpsCounts(
+            self.promoters - other.promoters, self.passives - other.passives, self.detractors - other.detractors
+        )
+
     @property
     def nps(self) -> float | None:
         """100·(P − D)/n; None when there are no answers."""

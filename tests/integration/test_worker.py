@@ -115,17 +115,20 @@ def test_every_invalid_kind_goes_to_the_dlq_with_its_reason_and_the_worker_goes_
 
 def test_delete_erases_the_customer_and_its_index_entries(worker: Worker) -> None:
     t = utcnow() - timedelta(hours=1)
-    worker.produce([event(t, "contact.started", "w-del", contact_id="w-del-1", channel="chat")])
-    wait_until(lambda: worker.customer("w-del"), what="customer w-del")
+    worker.produce([event(t, "contact.started", "w-del", contact_id="w-del-1", channel="chat"),
+                    event(t, "contact.started", "w-del", contact_id="w-del-0", channel="phone", case_id="w-del-k")])  # fmt: skip
+    wait_until(lambda: (d := worker.customer("w-del")) and d["events"] == 2, what="customer w-del")
     r = redis_client()
     key = f"{worker.app_id}:customer:{{w-del}}"
     assert r.exists(key)
     assert r.zscore(f"{worker.app_id}:open_cases", "w-del\x1fw-del-1") == 0
+    assert r.zscore(f"{worker.app_id}:open_cases", "w-del\x1fw-del-k") == 0
     code, _ = worker.http("DELETE", "/customers/w-del")
     assert code == 204
     assert worker.customer("w-del") is None
     assert not r.exists(key)
     assert r.zscore(f"{worker.app_id}:open_cases", "w-del\x1fw-del-1") is None
+    assert r.zscore(f"{worker.app_id}:open_cases", "w-del\x1fw-del-k") is None
     assert worker.http("GET", "/customers/w-del")[0] == 404
     # the worker holds the customer in its cache; a new event after the DELETE starts afresh
     worker.produce([event(t + timedelta(minutes=5), "contact.started", "w-del", contact_id="w-del-2", channel="email")])
