@@ -16,9 +16,10 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types import TP
 
-from streams import kafka, metrics, queries
+from streams import delivery, kafka, metrics, queries, security
 from streams.decode import Record
 from streams.pipeline import Pipeline
 from streams.settings import Settings, get_settings
@@ -45,6 +46,7 @@ class FaustSink:
             bootstrap_servers=_bootstrap(self.app),
             enable_auto_commit=False,
             group_id=None,
+            **credentials_to_aiokafka_auth(self.app.conf.broker_credentials, self.app.conf.ssl_context),
         )
         await consumer.start()
         try:
@@ -92,7 +94,9 @@ class Context:
     async def kafka_metadata(self) -> None:
         """Ask Kafka for its metadata (for /health); connects on first use."""
         if self.kafka_client is None:
-            self.kafka_client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap)
+            self.kafka_client = AIOKafkaClient(
+                bootstrap_servers=self.settings.kafka_bootstrap, **security.kafka_options(self.settings)
+            )
         if not self.kafka_client.cluster.brokers():
             await self.kafka_client.bootstrap()
         await self.kafka_client.fetch_all_metadata()
@@ -104,7 +108,11 @@ def _bootstrap(app: faust.App) -> str:
 
 def redis_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+        settings.redis_url,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        **security.redis_options(settings),
     )
 
 
@@ -113,6 +121,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=security.faust_credentials(settings),
         store="memory://",
         autodiscover=False,
         key_serializer="raw",
@@ -151,6 +160,14 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
             records = [_record(e) for e in batch]
             await _run_batch(c, records)
+
+    alerts_topic = app.topic(settings.alerts_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+    @app.agent(alerts_topic, concurrency=1)
+    async def deliver_alerts(stream: faust.StreamT) -> None:
+        """Alerts to their subscriptions (streams.delivery), apart from event processing: a slow
+        webhook pauses only this agent's partitions."""
+        await delivery.run_agent(app, ctx(), stream)
 
     @app.timer(interval=2.0)
     async def recover_outbox() -> None:

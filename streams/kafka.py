@@ -13,6 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from streams import security
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,11 @@ def _admin(settings: Settings, wait_s: float) -> KafkaAdminClient:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_id}-admin")
+            return KafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap,
+                client_id=f"{settings.app_id}-admin",
+                **security.kafka_options(settings),
+            )
         except KafkaError as exc:
             if time.monotonic() > deadline:
                 raise SystemExit(
@@ -58,7 +63,7 @@ def ensure_topics(settings: Settings, wait_s: float = 60) -> list[str]:
 
 
 def _wait_for_leaders(settings: Settings, topics: list[str], wait_s: float = 30) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **security.kafka_options(settings))
     try:
         deadline = time.monotonic() + wait_s
         for topic in topics:
@@ -71,7 +76,8 @@ def _wait_for_leaders(settings: Settings, topics: list[str], wait_s: float = 30)
 
 
 def producer(settings: Settings, **kwargs: Any) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all", **kwargs)
+    options = {**security.kafka_options(settings), **kwargs}
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all", **options)
 
 
 def produce_lines(settings: Settings, lines: Iterable[str], topic: str | None = None) -> tuple[int, int]:
@@ -121,6 +127,7 @@ def read_topic(
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=idle_ms,
+        **security.kafka_options(settings),
     )
     try:
         for message in consumer:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.rules import US, Rules
@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     api_token: str | None = None
     webhook_allow: str | None = None
+    # --- alert delivery to subscriptions (streams.delivery): one delivery ends, at the latest,
+    # after (retries + 1) × timeout plus the backoff waits, then goes to the undelivered topic
+    webhook_timeout: Duration = 5
+    webhook_retries: int = Field(4, ge=0, le=20)
+    webhook_backoff_base: Duration = 1
+    webhook_backoff_max: Duration = 10
+    delivery_concurrency: int = Field(100, ge=1, le=10_000)  # alerts being delivered at once
+    # --- Kafka SASL/TLS and Redis password/TLS (streams.security)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_username: str | None = Field(None, validate_default=True)
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    redis_password: SecretStr | None = None
+    redis_ssl_cafile: str | None = None
     # --- topics the worker creates when they are missing
     topic_partitions: int = Field(4, ge=1)
     topic_replication: int = Field(1, ge=1)
@@ -128,6 +145,22 @@ class Settings(BaseSettings):
     nps_drop_z_critical: float = _D.nps_drop_z_critical
     nps_drop_min_responses: int = Field(_D.nps_drop_min_responses, ge=1)
     nps_drop_cooldown: Duration = _D.nps_drop_cooldown_us / US
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("kafka_sasl_username")
+    @classmethod
+    def _sasl(cls, v: str | None, info: ValidationInfo) -> str | None:
+        protocol = info.data.get("kafka_security_protocol", "")
+        if protocol.startswith("SASL_") and (not v or info.data.get("kafka_sasl_password") is None):
+            raise ValueError(
+                f"EFFORTPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs EFFORTPULSE_KAFKA_SASL_USERNAME "
+                "and EFFORTPULSE_KAFKA_SASL_PASSWORD"
+            )
+        return v
 
     @field_validator("log_level")
     @classmethod

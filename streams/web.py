@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import faust
 from faust.web import Request, Response, View
 
-from streams import metrics, queries, report
+from streams import delivery, metrics, queries, report
 
 if TYPE_CHECKING:
     from streams.app import Context
@@ -37,6 +37,8 @@ def register(app: faust.App, ctx: Callable[[], Context]) -> None:
             return await handler(view, request, **kwargs)
 
         return wrapper
+
+    delivery.register_pages(app, ctx, guarded)  # /subscriptions, behind the same token
 
     @app.page("/health")
     class Health(View):
