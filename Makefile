@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DURATION ?=
 
-.PHONY: help venv up down test unit lint demo bench
+.PHONY: help venv up down test unit lint demo bench prometheus
 
 help:
 	@echo "make demo        the main job, live: services + worker + simulated contact centre + terminal view"
@@ -13,6 +13,7 @@ help:
 	@echo "make test        start Kafka and Redis if needed, install into .venv, run the whole suite"
 	@echo "make up / down   start / stop the local Kafka broker and Redis (only what make up started)"
 	@echo "make unit        the pure-core tests only (no services)"
+	@echo "make prometheus  install Prometheus and promtool (Debian's package, as root) if missing; make test does"
 	@echo "make bench       the benchmarks under tests/perf (not part of make test)"
 
 # .venv with the project installed; redone when pyproject.toml changes
@@ -39,13 +40,17 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-test: up lint
+# Debian's prometheus package (server + promtool) for tests/integration/test_prometheus.py
+prometheus:
+	@deploy/local/prometheus.sh
+
+test: up prometheus lint
 	$(BIN)/pytest -q
 
+# its own app id, topics and port; Ctrl-C (or DURATION seconds after it goes live) stops it,
+# prints a summary and deletes its Redis keys and topics
 demo: up
-	@echo "[effortpulse] the live demo (simulator + terminal view) comes with its own issue; meanwhile:"
-	@echo "  .venv/bin/effortpulse worker     # in one terminal"
-	@echo "  .venv/bin/effortpulse produce FILE.jsonl ; .venv/bin/effortpulse alerts --follow"
+	@$(BIN)/effortpulse demo$(if $(DURATION), --duration $(DURATION))
 
 bench: up
 	$(BIN)/python -m tests.perf.bench

@@ -130,6 +130,31 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", metavar="FILE", help="write JSON lines to FILE (- for standard output), not to Kafka")
     sim.set_defaults(run=_simulate)
 
+    d = sub.add_parser(
+        "demo",
+        help="the main job, live: a worker, a simulated contact centre and a terminal view (make demo)",
+        description=DEMO_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument(
+        "--duration",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="stop this long after the view goes live and print the summary (default: until Ctrl-C)",
+    )
+    d.add_argument("--keep", action="store_true", help="keep the demo's Redis keys and topics; say how to read them")
+    d.add_argument("--customers", type=_positive(int), default=4000, metavar="N", help="customers (default 4000)")
+    d.add_argument(
+        "--rate", type=_positive(float), default=400.0, metavar="EVENTS_PER_S", help="events per second (default 400)"
+    )
+    d.add_argument(
+        "--speedup", type=_positive(float), default=3600.0, metavar="X", help="simulated seconds per second (3600)"
+    )
+    d.add_argument("--seed", type=int, default=42, metavar="K", help="random seed of the simulation (default 42)")
+    d.set_defaults(run=_demo)
+
+    _add_subscriptions(sub)
+
     s = sub.add_parser("schemas", help="JSON Schemas of the events and alerts")
     ssub = s.add_subparsers(title="schemas commands", metavar="COMMAND")
     e = ssub.add_parser("export", help="write one JSON Schema file per event type and one for alerts")
@@ -283,12 +308,171 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+DEMO_DESCRIPTION = """\
+The main job, live, in a world of its own: app id demo-<random>, topics demo.<random>.*, a free
+port, on the configured Kafka and Redis. Starts `effortpulse worker` and `effortpulse simulate`
+as child processes and shows alerts, NPS per channel and team with 95% intervals, CES, the
+effort of cases, the open cases with the most effort and churn alerts (on a terminal a live
+view, otherwise a plain-text snapshot every 10 s). Ctrl-C, SIGTERM or --duration end it: the
+children are stopped, a summary is printed and the demo's Redis keys and topics are deleted
+(unless --keep)."""
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        duration=args.duration,
+        keep=args.keep,
+        customers=args.customers,
+        rate=args.rate,
+        speedup=args.speedup,
+        seed=args.seed,
+    )
+    return run_demo(settings, options)
+
+
 def _schemas_export(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.export import export
 
     written = export(args.directory)
     print(f"wrote {len(written)} JSON Schema files to {args.directory}")
     return 0
+
+
+SUBSCRIPTIONS_DESCRIPTION = """\
+Alert subscriptions, as POST/GET/DELETE /subscriptions manage them: which alerts (types, minimum
+severity, segments) go where (a Kafka topic, or a webhook URL signed with a secret). The running
+workers deliver them. These commands talk to Redis directly (EFFORTPULSE_REDIS_URL,
+EFFORTPULSE_APP_ID), like `effortpulse customer`: they need no running worker and no API token,
+so keep them to people who may reach Redis anyway. The webhook allow-list checked is
+EFFORTPULSE_WEBHOOK_ALLOW of this shell's environment. Secrets are never printed."""
+
+
+def _add_subscriptions(sub: Any) -> None:
+    p = sub.add_parser(
+        "subscriptions",
+        help="add, list or remove alert subscriptions (Kafka topics, signed webhooks)",
+        description=SUBSCRIPTIONS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ssub = p.add_subparsers(title="subscriptions commands", metavar="COMMAND")
+    add = ssub.add_parser(
+        "add",
+        help="add a subscription; prints it with its id",
+        description="Add a subscription and print it (with its id, without the secret). --type and --segment "
+        "may be given more than once; without them every type and segment matches.",
+    )
+    add.add_argument("--name", required=True, help="what the subscription is for, e.g. 'billing team lead'")
+    add.add_argument(
+        "--type", action="append", default=[], dest="types", metavar="TYPE",
+        help="effort.high, nps.detractor, churn.risk or nps.drop",
+    )  # fmt: skip
+    add.add_argument("--min-severity", default="warning", help="warning (default) or critical")
+    add.add_argument(
+        "--segment", action="append", default=[], dest="segments", metavar="SEGMENT",
+        help="all, channel:<c>, team:<t>, agent:<a> or reason:<r>; an alert matches when one of its segments is listed",
+    )  # fmt: skip
+    where = add.add_mutually_exclusive_group(required=True)
+    where.add_argument("--kafka-topic", metavar="TOPIC", help="produce matching alerts to this topic")
+    where.add_argument("--webhook-url", metavar="URL", help="POST matching alerts here, signed with the secret")
+    add.add_argument("--secret", help="the webhook's signing secret (shows in the process list: prefer --secret-file)")
+    add.add_argument("--secret-file", metavar="FILE", help="read the secret from FILE's first line (- for stdin)")
+    add.set_defaults(run=_subscriptions_add)
+    ls = ssub.add_parser("list", help="print every subscription as JSON (never the secrets)")
+    ls.set_defaults(run=_subscriptions_list)
+    rm = ssub.add_parser("remove", help="remove subscriptions by id")
+    rm.add_argument("ids", nargs="+", metavar="ID")
+    rm.set_defaults(run=_subscriptions_remove)
+
+
+def _subscriptions_add(settings: Settings, args: argparse.Namespace) -> int:
+    from streams import delivery
+    from streams.app import redis_client
+    from streams.subscriptions import WebhookTarget, error_list
+
+    target: dict[str, Any]
+    if args.kafka_topic is not None:
+        if args.secret is not None or args.secret_file is not None:
+            print("effortpulse subscriptions add: a Kafka target takes no secret", file=sys.stderr)
+            return 2
+        target = {"kafka_topic": args.kafka_topic}
+    else:
+        secret = args.secret
+        if args.secret_file is not None:
+            try:
+                f = sys.stdin if args.secret_file == "-" else open(args.secret_file, encoding="utf-8")  # noqa: SIM115
+                with f:
+                    secret = f.readline().rstrip("\r\n")
+            except OSError as exc:
+                print(f"effortpulse subscriptions add: cannot read the secret: {exc}", file=sys.stderr)
+                return 1
+        if not secret:
+            print("effortpulse subscriptions add: a webhook needs --secret or --secret-file", file=sys.stderr)
+            return 2
+        target = {"webhook_url": args.webhook_url, "secret": secret}
+    body = {
+        "name": args.name,
+        "types": args.types,
+        "min_severity": args.min_severity,
+        "segments": args.segments,
+        "target": target,
+    }
+    try:
+        created = delivery.new_subscription(body, settings)
+    except ValidationError as exc:
+        for e in error_list(exc):
+            print(f"effortpulse subscriptions add: {'.'.join(map(str, e['loc']))}: {e['msg']}", file=sys.stderr)
+        return 2
+
+    async def save() -> None:
+        if not isinstance(created.target, WebhookTarget):
+            await delivery.ensure_topic(settings, created.target.kafka_topic)
+        client = redis_client(settings)
+        try:
+            await delivery.SubscriptionStore(client, settings.app_id).add(created)
+        finally:
+            await client.aclose()
+
+    _run(save)
+    _print_json(created.public())
+    return 0
+
+
+def _subscriptions_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams import delivery
+    from streams.app import redis_client
+
+    async def fetch() -> Any:
+        client = redis_client(settings)
+        try:
+            return await delivery.SubscriptionStore(client, settings.app_id).all()
+        finally:
+            await client.aclose()
+
+    _print_json({"subscriptions": [s.public() for s in _run(fetch)]})
+    return 0
+
+
+def _subscriptions_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from streams import delivery
+    from streams.app import redis_client
+
+    async def remove() -> list[str]:
+        client = redis_client(settings)
+        store = delivery.SubscriptionStore(client, settings.app_id)
+        try:
+            return [i for i in args.ids if not await store.remove(i)]
+        finally:
+            await client.aclose()
+
+    unknown = _run(remove)
+    for i in args.ids:
+        if i in unknown:
+            print(f"effortpulse subscriptions remove: no subscription {i!r}", file=sys.stderr)
+        else:
+            print(f"removed {i}")
+    return 1 if unknown else 0
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
