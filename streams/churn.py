@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streams.cases import OPEN, case_status
-from streams.effort import channel_path, score
+from streams.effort import channel_path
 from streams.rules import Rules
 from streams.times import DAY
 
@@ -100,7 +100,7 @@ def _features(state: CustomerState, at: int, rules: Rules) -> tuple[dict[str, fl
         first = case.first_at or 0
         if case.contacts:
             last_contact = max(last_contact or 0, case.contacts[-1][0])
-        effort = score(case, state.contacts, rules).total
+        effort = state.effort_of(case, rules).total
         status = case_status(case, state.contacts)
         if status == OPEN:
             open_cases.append((effort, case))

@@ -8,22 +8,27 @@ lowers the number of changes along it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from streams.cases import Case, Contact
 from streams.rules import DAY, DRIVERS, EFFORT_CAP, HOUR, Rules
 
 
-@dataclass(frozen=True, slots=True)
 class Effort:
-    """A case's effort: points per driver (uncapped), the capped total, and a line per driver."""
+    """A case's effort: points per driver (uncapped) and the capped total; the line a team lead
+    reads per driver (`details`) is written only when asked for (reasons, the API)."""
 
-    drivers: dict[str, float]
-    details: dict[str, str]
+    __slots__ = ("drivers", "total", "_case", "_contacts", "_rules", "_details")
+
+    def __init__(self, drivers: dict[str, float], case: Case, contacts: dict[str, Contact], rules: Rules) -> None:
+        self.drivers = drivers
+        self.total = min(EFFORT_CAP, sum(drivers.values()))
+        self._case, self._contacts, self._rules = case, contacts, rules
+        self._details: dict[str, str] | None = None
 
     @property
-    def total(self) -> float:
-        return min(EFFORT_CAP, sum(self.drivers.values()))
+    def details(self) -> dict[str, str]:
+        if self._details is None:
+            self._details = _details(self._case, self._contacts, self._rules)
+        return self._details
 
     def reasons(self) -> list[dict[str, object]]:
         """Drivers with points, largest first (ties in the contract's driver order)."""
@@ -31,7 +36,8 @@ class Effort:
             (d for d in DRIVERS if self.drivers[d] > 0),
             key=lambda d: (-self.drivers[d], DRIVERS.index(d)),
         )
-        return [{"driver": d, "detail": self.details[d], "contribution": self.drivers[d]} for d in ranked]
+        details = self.details
+        return [{"driver": d, "detail": details[d], "contribution": self.drivers[d]} for d in ranked]
 
 
 def channel_path(case: Case, contacts: dict[str, Contact]) -> list[str]:
@@ -41,15 +47,55 @@ def channel_path(case: Case, contacts: dict[str, Contact]) -> list[str]:
         (a.at, 0, f"self-service ({a.channel})" if a.channel else "self-service") for a in case.self_service
     ]
     steps += [(t, 1, contacts[cid].channel or "?") for t, cid in case.contacts]
-    steps.sort()
+    steps.sort(key=_step_order)  # stable: contacts of the same instant keep the case's order
     return [s[2] for s in steps]
 
 
+def _step_order(step: tuple[int, int, str]) -> tuple[int, int]:
+    return step[0], step[1]
+
+
 def score(case: Case, contacts: dict[str, Contact], rules: Rules) -> Effort:
-    """The effort of one case under `rules`."""
+    """The effort of one case under `rules` (on the hot path: counts only, no text)."""
+    hold_over, wait_over = rules.effort_hold_over_s, rules.effort_queue_wait_over_s
+    n = transfers = infos = unresolved = policies = hassle = scripted = 0
+    path: list[tuple[int, int, str]] = []
+    for t, cid in case.contacts:
+        c = contacts[cid]
+        n += 1
+        transfers += c.transfers
+        infos += len(c.infos)
+        policies += len(c.policies)
+        unresolved += c.ever_unresolved
+        scripted += c.scripted
+        if c.holds:
+            hassle += sum(1 for h in c.holds if h > hold_over)
+        if c.queue_wait_s is not None and c.queue_wait_s > wait_over:
+            hassle += 1
+        path.append((t, 1, c.channel or "?"))
+    attempts = case.self_service
+    if attempts:
+        path += [(a.at, 0, f"self-service ({a.channel})" if a.channel else "self-service") for a in attempts]
+        path.sort(key=_step_order)
+    switches = sum(1 for a, b in zip(path, path[1:], strict=False) if a[2] != b[2])
+    w = rules.weight
+    drivers = {
+        "repeat_contact": max(0, n - 1) * w("repeat_contact"),
+        "channel_switch": switches * w("channel_switch"),
+        "transfer": transfers * w("transfer"),
+        "repeated_info": infos * w("repeated_info"),
+        "unresolved": unresolved * w("unresolved"),
+        "policy_friction": policies * w("policy_friction"),
+        "hassle": hassle * w("hassle"),
+        "scripted_service": scripted * w("scripted_service"),
+        "self_service_failure": len(attempts) * w("self_service_failure"),
+    }
+    return Effort(drivers, case, contacts, rules)
+
+
+def _details(case: Case, contacts: dict[str, Contact], rules: Rules) -> dict[str, str]:
+    """One line per driver that a team lead understands at a glance."""
     started = [contacts[cid] for _, cid in case.contacts]
-    path = channel_path(case, contacts)
-    switches = sum(1 for a, b in zip(path, path[1:], strict=False) if a != b)
     transfers = sum(c.transfers for c in started)
     infos = [i for c in started for i in c.infos]
     unresolved = sum(1 for c in started if c.ever_unresolved)
@@ -62,21 +108,9 @@ def score(case: Case, contacts: dict[str, Contact], rules: Rules) -> Effort:
     ]
     scripted = sum(1 for c in started if c.scripted)
     attempts = case.self_service
-    counts = {
-        "repeat_contact": max(0, len(started) - 1),
-        "channel_switch": switches,
-        "transfer": transfers,
-        "repeated_info": len(infos),
-        "unresolved": unresolved,
-        "policy_friction": len(policies),
-        "hassle": len(long_holds) + len(long_waits),
-        "scripted_service": scripted,
-        "self_service_failure": len(attempts),
-    }
-    drivers = {d: counts[d] * rules.weight(d) for d in DRIVERS}
-    details = {
+    return {
         "repeat_contact": _repeat_detail(case),
-        "channel_switch": " → ".join(path),
+        "channel_switch": " → ".join(channel_path(case, contacts)),
         "transfer": _transfer_detail(started, transfers),
         "repeated_info": _count(len(infos), "time", "repeated information") + _listing(infos),
         "unresolved": _count(unresolved, "contact") + " ended unresolved",
@@ -86,7 +120,6 @@ def score(case: Case, contacts: dict[str, Contact], rules: Rules) -> Effort:
         "self_service_failure": _count(len(attempts), "failed self-service attempt")
         + _listing([a.channel for a in attempts]),
     }
-    return Effort(drivers=drivers, details=details)
 
 
 def _ordinal(n: int) -> str:

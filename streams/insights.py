@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.cases import RESOLVED, Case, Contact, case_reason, case_status
-from streams.effort import score
+from streams.effort import Effort, score
 from streams.rules import DRIVERS, Rules
 from streams.surveys import Bucket
 from streams.times import DAY, HOUR
@@ -33,12 +33,15 @@ class Contribution:
     stats: tuple[tuple[str, float], ...]  # stat → amount, zero amounts left out
 
 
-def contribution(case: Case, contacts: dict[str, Contact], rules: Rules) -> Contribution | None:
-    """A case's contribution; None for a case without a contact (it has no first contact)."""
+def contribution(
+    case: Case, contacts: dict[str, Contact], rules: Rules, effort: Effort | None = None
+) -> Contribution | None:
+    """A case's contribution; None for a case without a contact (it has no first contact).
+    `effort` is the case's score when the caller has it already."""
     if not case.contacts:
         return None
     started = [contacts[cid] for _, cid in case.contacts]
-    effort = score(case, contacts, rules)
+    effort = effort or score(case, contacts, rules)
     status = case_status(case, contacts)
     reason = case_reason(case, contacts)
     n = len(started)
@@ -54,8 +57,9 @@ def contribution(case: Case, contacts: dict[str, Contact], rules: Rules) -> Cont
     for driver in DRIVERS:
         stats["d:" + driver] = effort.drivers[driver]
     if reason:
-        stats[f"{REASON_PREFIX}{reason}:cases"] = 1
-        stats[f"{REASON_PREFIX}{reason}:effort"] = effort.total
+        name = reason.replace("\x1f", " ")  # \x1f separates fields in the write script
+        stats[f"{REASON_PREFIX}{name}:cases"] = 1
+        stats[f"{REASON_PREFIX}{name}:effort"] = effort.total
     segments = {"all"}
     for c in started:
         if c.channel:
@@ -76,24 +80,32 @@ def buckets_of(t_us: int) -> list[Bucket]:
     return [("h", t_us // HOUR), ("d", t_us // DAY)]
 
 
-# one increment: (segment, bucket, stat, amount)
-Cell = tuple[str, Bucket, str, float]
+# increments of one segment in one bucket: (segment, bucket, stat → amount)
+Cell = tuple[str, Bucket, dict[str, float]]
 
 
 def delta(before: Contribution | None, after: Contribution | None) -> list[Cell]:
     """The increments that turn `before` into `after` (nothing when they are equal)."""
     if before == after:
         return []
-    amounts: dict[tuple[str, Bucket, str], float] = {}
-    for sign, c in ((-1, before), (1, after)):
-        if c is None:
-            continue
-        for bucket in buckets_of(c.first_at):
-            for segment in c.segments:
-                for stat, value in c.stats:
-                    key = (segment, bucket, stat)
-                    amounts[key] = amounts.get(key, 0.0) + sign * value
-    return [(seg, bucket, stat, v) for (seg, bucket, stat), v in amounts.items() if v]
+    out: list[Cell] = []
+    if before is not None and after is not None and before.first_at // HOUR == after.first_at // HOUR:
+        old, new = dict(before.stats), dict(after.stats)
+        changed = {k: v - old.get(k, 0.0) for k, v in new.items() if v != old.get(k, 0.0)}
+        changed.update({k: -v for k, v in old.items() if k not in new})
+        for bucket in buckets_of(after.first_at):
+            if changed:
+                out += [(seg, bucket, changed) for seg in after.segments & before.segments]
+            out += [(seg, bucket, new) for seg in after.segments - before.segments]
+            out += [(seg, bucket, {k: -v for k, v in old.items()}) for seg in before.segments - after.segments]
+        return out
+    if before is not None:
+        gone = {k: -v for k, v in before.stats}
+        out += [(seg, bucket, gone) for bucket in buckets_of(before.first_at) for seg in before.segments]
+    if after is not None:
+        added = dict(after.stats)
+        out += [(seg, bucket, added) for bucket in buckets_of(after.first_at) for seg in after.segments]
+    return out
 
 
 def driver_growth(before: Contribution | None, after: Contribution | None) -> dict[str, float]:

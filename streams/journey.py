@@ -14,7 +14,7 @@ from schemas import events as ev
 from streams import alerting, churn
 from streams.alerting import Alert
 from streams.cases import OPEN, Case, Contact, SelfServiceAttempt, case_reason, case_status, choose_case
-from streams.effort import channel_path, score
+from streams.effort import Effort, channel_path, score
 from streams.rules import Rules
 from streams.surveys import SurveyAnswer
 from streams.times import to_us
@@ -42,6 +42,15 @@ class CustomerState:
     churned_at: int | None = None
     churn_alerted: dict[str, int] = field(default_factory=dict)  # severity → occurred_at of the last churn.risk
     last_risk: tuple[int, float] | None = None  # (evaluated at, risk) after the latest event
+    # scores of cases not changed since they were computed (not stored; weights are per process)
+    efforts: dict[str, Effort] = field(default_factory=dict, compare=False, repr=False)
+
+    def effort_of(self, case: Case, rules: Rules) -> Effort:
+        """The case's effort, computed once until one of its events changes it."""
+        effort = self.efforts.get(case.case_id)
+        if effort is None:
+            effort = self.efforts[case.case_id] = score(case, self.contacts, rules)
+        return effort
 
     def case_of(self, contact_id: str | None) -> Case | None:
         contact = self.contacts.get(contact_id) if contact_id else None
@@ -105,6 +114,8 @@ def apply_event(state: CustomerState, event: ev.Event, rules: Rules) -> Outcome:
             out.label = (risk, 0)  # still here long after that score
     handler = _HANDLERS[event.type]
     handler(state, event, t, rules, out)
+    for case_id in out.cases:
+        state.efforts.pop(case_id, None)
     for case_id in dict.fromkeys(out.cases):
         _check_effort(state, state.cases[case_id], event, rules, out)
     if state.churned_at is None:
@@ -355,7 +366,7 @@ def _worst_open_case(state: CustomerState, rules: Rules) -> tuple[str, float, st
     for case in state.cases.values():
         if not case.visible() or case_status(case, state.contacts) != OPEN:
             continue
-        effort = score(case, state.contacts, rules)
+        effort = state.effort_of(case, rules)
         if worst is None or effort.total > worst[1]:
             worst = (case.case_id, effort.total, " → ".join(channel_path(case, state.contacts)))
     return worst
@@ -385,7 +396,7 @@ def _check_effort(state: CustomerState, case: Case, event: ev.Event, rules: Rule
     """effort.high (§5): at most one alert per case per severity."""
     if not case.contacts and not case.self_service:
         return
-    effort = score(case, state.contacts, rules)
+    effort = state.effort_of(case, rules)
     total = effort.total
     severity = alerting.crossed(total, rules.effort_warning, rules.effort_critical, case.alerted)
     if severity is None:

@@ -31,7 +31,6 @@ from streams import insights
 from streams.alerting import Alert, drop_alert
 from streams.cases import OPEN, case_status
 from streams.decode import DeadLetter, Record, decode
-from streams.effort import score
 from streams.journey import CustomerState, apply_event
 from streams.rules import Rules
 from streams.settings import Settings
@@ -268,7 +267,10 @@ class Pipeline:
         failed: list[DeadLetter] = []
         answers: list[tuple[Item, SurveyAnswer]] = []
         labels: list[tuple[float, int]] = []
-        before = {cid: insights.contribution(case, state.contacts, self.rules) for cid, case in state.cases.items()}
+        before = {
+            cid: insights.contribution(case, state.contacts, self.rules, state.effort_of(case, self.rules))
+            for cid, case in state.cases.items()
+        }
         for i, item in enumerate(items):
             record, event = item.record, item.event
             if i in skip:
@@ -292,22 +294,21 @@ class Pipeline:
             return _Planned(None, applied, duplicates, failed, alerts, [], answers, labels, Counter(), [], [])
         commands: list[Sequence[Any]] = []
         efforts: list[float] = []
+        cells: list[insights.Cell] = []
+        growth: Counter[str] = Counter()
         index = open_cases_key(self.store.app_id)
         for case_id in touched:
             case = state.cases[case_id]
             if not case.visible():
                 continue
-            total = score(case, state.contacts, self.rules).total
-            efforts.append(total)
+            effort = state.effort_of(case, self.rules)
+            efforts.append(effort.total)
             member = index_member(customer_id, case_id)
             if case_status(case, state.contacts) == OPEN:
-                commands.append(("ZADD", index, total, member))
+                commands.append(("ZADD", index, effort.total, member))
             else:
                 commands.append(("ZREM", index, member))
-        cells: list[insights.Cell] = []
-        growth: Counter[str] = Counter()
-        for case_id in touched:
-            after = insights.contribution(state.cases[case_id], state.contacts, self.rules)
+            after = insights.contribution(case, state.contacts, self.rules, effort)
             cells += insights.delta(before.get(case_id), after)
             growth.update(insights.driver_growth(before.get(case_id), after))
         emitted = now_us()

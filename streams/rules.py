@@ -83,4 +83,7 @@ class Rules:
 
     def weight(self, driver: str) -> float:
         """The points one occurrence of `driver` is worth."""
-        return float(getattr(self, "effort_" + driver))
+        return float(getattr(self, _WEIGHT[driver]))
+
+
+_WEIGHT = {d: "effort_" + d for d in DRIVERS}

@@ -130,28 +130,30 @@ class Increments:
         self.segments: set[str] = set()
         self.reasons: set[str] = set()
 
-    def _add(self, kind: str, metric: str, segment: str, bucket: Bucket, stat: str, amount: float) -> None:
+    def _fields(self, kind: str, metric: str, segment: str, bucket: Bucket) -> dict[str, float]:
         key = aggregate_key(self.app_id, metric, segment, bucket)
         entry = self.hashes.get(key)
         if entry is None:
             entry = self.hashes[key] = (kind, aggregate_expiry_us(bucket, self.retention_us) // 1000, {})
-        fields = entry[2]
-        name = f"{bucket[0]}{bucket[1]}:{stat}"
-        fields[name] = fields.get(name, 0) + amount
+        return entry[2]
 
     def survey(self, answer: SurveyAnswer) -> None:
         for metric, segment, bucket, stat, amount in cells(answer):
-            self._add("i", metric, segment, bucket, stat, amount)
+            fields = self._fields("i", metric, segment, bucket)
+            name = f"{bucket[0]}{bucket[1]}:{stat}"
+            fields[name] = fields.get(name, 0) + amount
         self.segments.update(answer.segments)
 
     def insights(self, changes: Iterable[InsightCell]) -> None:
-        for segment, bucket, stat, amount in changes:
-            if "\x1f" in stat:
-                stat = stat.replace("\x1f", " ")  # the field separator of the write script
-            self._add("f", "insights", segment, bucket, stat, amount)
+        for segment, bucket, stats in changes:
+            fields = self._fields("f", "insights", segment, bucket)
+            prefix = f"{bucket[0]}{bucket[1]}:"
+            for stat, amount in stats.items():
+                name = prefix + stat
+                fields[name] = fields.get(name, 0.0) + amount
+                if stat.startswith(REASON_PREFIX) and stat.endswith(":cases"):
+                    self.reasons.add(stat[len(REASON_PREFIX) : -len(":cases")])
             self.segments.add(segment)
-            if stat.startswith(REASON_PREFIX) and stat.endswith(":cases"):
-                self.reasons.add(stat[len(REASON_PREFIX) : -len(":cases")])
 
     def argv(self) -> list[Any]:
         """This batch's part of the write script's ARGV."""
@@ -363,34 +365,44 @@ class StateStore:
     async def window_stats(
         self, metric: str, wanted: Iterable[tuple[str, tuple[int, int]]], stats: Sequence[str]
     ) -> dict[tuple[str, tuple[int, int]], dict[str, float]]:
-        """Summed stats of each (segment, window) in one round trip (one HMGET per hash touched)."""
+        """Summed stats of each (segment, window) in one round trip: every hash the windows'
+        buckets live in is read whole (HGETALL) and summed here, which is cheaper than naming
+        each bucket's fields, because most buckets of a window are empty."""
         requests = list(dict.fromkeys(wanted))
-        fields_by_key: dict[str, list[str]] = {}
-        plan: list[tuple[tuple[str, tuple[int, int]], str, str, str]] = []  # (request, key, field, stat)
+        covers: dict[tuple[str, tuple[int, int]], list[tuple[str, str]]] = {}  # request → (key, bucket name)
+        keys: dict[str, None] = {}
         for req in requests:
             segment, win = req
+            parts = []
             for bucket in cover(*win):
                 key = aggregate_key(self.app_id, metric, segment, bucket)
-                for stat in stats:
-                    fname = f"{bucket[0]}{bucket[1]}:{stat}"
-                    fields_by_key.setdefault(key, []).append(fname)
-                    plan.append((req, key, fname, stat))
-        values: dict[tuple[str, str], float] = {}
-        if fields_by_key:
+                keys[key] = None
+                parts.append((key, f"{bucket[0]}{bucket[1]}"))
+            covers[req] = parts
+        buckets: dict[str, dict[str, dict[str, float]]] = {}  # key → bucket name → stat → value
+        if keys:
             pipe = self.redis.pipeline(transaction=False)
-            keys = list(fields_by_key)
             for key in keys:
-                pipe.hmget(key, *dict.fromkeys(fields_by_key[key]))
+                pipe.hgetall(key)
             started = time.perf_counter()
             rows = await pipe.execute()
             self.calls.append(time.perf_counter() - started)
             for key, row in zip(keys, rows, strict=True):
-                for fname, raw in zip(dict.fromkeys(fields_by_key[key]), row, strict=True):
-                    if raw is not None:
-                        values[(key, fname)] = float(raw)
-        out: dict[tuple[str, tuple[int, int]], dict[str, float]] = {req: dict.fromkeys(stats, 0.0) for req in requests}
-        for req, key, fname, stat in plan:
-            out[req][stat] += values.get((key, fname), 0)
+                by_bucket: dict[str, dict[str, float]] = {}
+                for raw_name, raw_value in row.items():
+                    name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+                    bucket_name, _, stat = name.partition(":")
+                    by_bucket.setdefault(bucket_name, {})[stat] = float(raw_value)
+                buckets[key] = by_bucket
+        out: dict[tuple[str, tuple[int, int]], dict[str, float]] = {}
+        for req, parts in covers.items():
+            total = dict.fromkeys(stats, 0.0)
+            for key, bucket_name in parts:
+                found = buckets[key].get(bucket_name)
+                if found:
+                    for stat in stats:
+                        total[stat] += found.get(stat, 0.0)
+            out[req] = total
         return out
 
     async def drop_states(self, segments: Iterable[str]) -> dict[str, DropState]:

@@ -41,11 +41,11 @@ def test_a_change_takes_the_old_contribution_out_and_puts_the_new_one_in() -> No
     after = contribution_of(first + [transferred("c1", t=60, to_team_id="tech")], "K")
     cells = insights.delta(before, after)
     hour, day = ("h", to_us(BASE) // HOUR), ("d", to_us(BASE) // DAY)
-    by = {(seg, b, stat): v for seg, b, stat, v in cells}
+    by = {(seg, b): stats for seg, b, stats in cells}
     for b in (hour, day):
-        assert by[("all", b, "effort")] == 10 and by[("all", b, "d:transfer")] == 10
-        assert by[("team:tech", b, "cases")] == 1 and by[("team:tech", b, "effort")] == 10  # it joins tech whole
-        assert ("all", b, "cases") not in by  # still one case
+        assert by[("all", b)] == {"effort": 10, "d:transfer": 10}  # still one case, 10 more points
+        assert by[("team:tech", b)] == dict(after.stats)  # it joins tech whole
+        assert by[("team:tech", b)]["cases"] == 1
     assert insights.driver_growth(before, after) == {"transfer": 10}
     assert insights.delta(after, after) == []
 
