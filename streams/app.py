@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -123,6 +125,8 @@ def create_app(settings: Settings) -> faust.App:
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=security.faust_credentials(settings),
         store="memory://",
+        # faust keeps a data folder even with in-memory tables; not in the working directory
+        datadir=str(Path(tempfile.gettempdir()) / "effortpulse-faust" / settings.app_id),
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",
@@ -233,6 +237,10 @@ def create_app(settings: Settings) -> faust.App:
         c.to_recover -= gone
         if gone:
             c.store.forget()  # another worker may own these customers now
+            metrics.forget_partitions(gone)
+            if 0 in gone:  # the global gauges are now the new owner of partition 0's to export
+                metrics.set_scores({})
+                metrics.set_insights({})
 
     from streams import web  # the HTTP API registers its pages on this app
 

@@ -17,6 +17,7 @@ from schemas.events import EVENT_TYPES
 from streams import churn
 from streams.decode import Record
 from streams.pipeline import BatchResult
+from streams.rules import DRIVERS
 
 disable_created_metrics()  # no *_created series: they double the series count for nothing here
 
@@ -151,6 +152,12 @@ def next_offset(partition: int) -> int | None:
     return _next_offsets.get(partition)
 
 
+def forget_partitions(partitions: set[int]) -> None:
+    """Partitions this worker no longer owns: their lag is another worker's to report."""
+    for p in partitions:
+        _next_offsets.pop(p, None)
+
+
 def set_lag(topic: str, lags: dict[int, int]) -> None:
     LAG.clear()
     for partition, lag in lags.items():
@@ -164,6 +171,8 @@ for _type in EVENT_TYPES:
     EVENTS.labels(_type)
 for _reason in DLQ_REASONS:
     INVALID.labels(_reason)
+for _driver in DRIVERS:
+    DRIVER_POINTS.labels(_driver)
 for _alert in ("effort.high", "nps.detractor", "churn.risk", "nps.drop"):
     for _severity in ("warning", "critical"):
         ALERTS.labels(_alert, _severity)
