@@ -118,6 +118,12 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     )
 
 
+def _datadir(app_id: str) -> Path:
+    path = Path(tempfile.gettempdir()) / "effortpulse-faust" / app_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def create_app(settings: Settings) -> faust.App:
     """A faust app for these settings: one batch agent on the events topic and the HTTP API."""
     app = faust.App(
@@ -126,7 +132,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_credentials=security.faust_credentials(settings),
         store="memory://",
         # faust keeps a data folder even with in-memory tables; not in the working directory
-        datadir=str(Path(tempfile.gettempdir()) / "effortpulse-faust" / settings.app_id),
+        datadir=str(_datadir(settings.app_id)),
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",
