@@ -1,14 +1,11 @@
-"""The faust app: topics, the batch agent, timers and web pages — the one place that wires
-the parts together. `run_worker()` is `effortpulse worker`."""
+"""The faust app and the worker: the events consumer, the delivery agent, timers and web pages —
+the one place that wires the parts together. `run_worker()` is `effortpulse worker`."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,18 +16,14 @@ import faust
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-from faust.types import TP
 
 from streams import delivery, kafka, metrics, queries, security
-from streams.decode import Record
+from streams.consumer import EventsConsumer
 from streams.pipeline import Pipeline
 from streams.settings import Settings, get_settings
 from streams.state import StateStore
 
 log = logging.getLogger("effortpulse")
-
-# how long a shutdown waits for the batch in hand to reach Redis and Kafka
-SHUTDOWN_GRACE_S = 30
 
 
 class FaustSink:
@@ -52,10 +45,11 @@ class FaustSink:
         )
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(topic) or set()
+            await consumer.topics()  # loads the topic's metadata (an unassigned consumer has none)
+            partitions = consumer.partitions_for_topic(topic) or {0}
             tps = [TopicPartition(topic, p) for p in partitions]
-            if not tps:
-                return set()
+            # assigned even when there is nothing to read: aiokafka 0.14 fails to stop a
+            # group-less consumer that never had an assignment
             consumer.assign(tps)
             starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
             ends = await consumer.end_offsets(tps)
@@ -90,6 +84,7 @@ class Context:
     store: StateStore
     pipeline: Pipeline
     kafka_client: AIOKafkaClient | None = None
+    events: EventsConsumer | None = None  # the events consumer (streams.consumer)
     assigned: set[int] = field(default_factory=set)  # events-topic partitions this worker owns
     to_recover: set[int] = field(default_factory=set)  # owned partitions whose outbox is not checked yet
 
@@ -125,9 +120,12 @@ def _datadir(app_id: str) -> Path:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A faust app for these settings: one batch agent on the events topic and the HTTP API."""
+    """A faust app for these settings: the delivery agent, the timers and the HTTP API. The
+    events consumer is added by run_worker (streams.consumer)."""
     app = faust.App(
-        settings.app_id,
+        # faust's own consumer reads only the alerts topic (delivery); the events consumer
+        # (streams.consumer) is the group EFFORTPULSE_APP_ID itself
+        f"{settings.app_id}-delivery",
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=security.faust_credentials(settings),
         store="memory://",
@@ -147,12 +145,9 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         producer_linger_ms=2,
         producer_acks=-1,
-        broker_commit_every=max(settings.batch_size, 1000),
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
         logging_config=None,
     )
-    events_topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     ctx_box: dict[str, Context] = {}
 
     def ctx() -> Context:
@@ -164,13 +159,6 @@ def create_app(settings: Settings) -> faust.App:
 
     app.effortpulse = ctx  # type: ignore[attr-defined]  # the web pages reach the parts through it
 
-    @app.agent(events_topic, concurrency=1)
-    async def process_events(stream: faust.StreamT) -> None:
-        c = ctx()
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
-            records = [_record(e) for e in batch]
-            await _run_batch(c, records)
-
     alerts_topic = app.topic(settings.alerts_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
 
     @app.agent(alerts_topic, concurrency=1)
@@ -178,14 +166,6 @@ def create_app(settings: Settings) -> faust.App:
         """Alerts to their subscriptions (streams.delivery), apart from event processing: a slow
         webhook pauses only this agent's partitions."""
         await delivery.run_agent(app, ctx(), stream)
-
-    @app.timer(interval=2.0)
-    async def recover_outbox() -> None:
-        c = ctx()
-        if c.to_recover:
-            partitions = sorted(c.to_recover)
-            await c.pipeline.recover_outbox(partitions)
-            c.to_recover.difference_update(partitions)
 
     @app.timer(interval=settings.score_gauges_interval)
     async def refresh_score_gauges() -> None:
@@ -212,91 +192,26 @@ def create_app(settings: Settings) -> faust.App:
     async def refresh_lag() -> None:
         """Consumer lag per owned partition: the partition's end offset minus the next offset to apply."""
         c = ctx()
-        tps = [TP(settings.events_topic, p) for p in sorted(c.assigned)]
-        if not tps:
+        if c.events is None or not c.assigned:
             metrics.set_lag(settings.events_topic, {})
             return
         try:
-            ends = await app.consumer.highwaters(*tps)
             lags = {}
-            for tp in tps:
-                applied = metrics.next_offset(tp.partition)
+            for p in sorted(c.assigned):
+                end = c.events.highwater(p)
+                applied = metrics.next_offset(p)
                 if applied is None:
-                    applied = await app.consumer.position(tp) or 0
-                lags[tp.partition] = max(0, ends[tp] - applied)
+                    applied = await c.events.position(p)
+                if end is not None and applied is not None:
+                    lags[p] = max(0, end - applied)
             metrics.set_lag(settings.events_topic, lags)
         except Exception as exc:
             log.warning("could not measure the consumer lag: %s", exc)
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
-        c = ctx()
-        mine = {tp.partition for tp in assigned if tp.topic == settings.events_topic}
-        c.assigned = mine
-        c.to_recover = set(mine)
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
-        c = ctx()
-        gone = {tp.partition for tp in revoked if tp.topic == settings.events_topic}
-        c.assigned -= gone
-        c.to_recover -= gone
-        if gone:
-            c.store.forget()  # another worker may own these customers now
-            metrics.forget_partitions(gone)
-            if 0 in gone:  # the global gauges are now the new owner of partition 0's to export
-                metrics.set_scores({})
-                metrics.set_insights({})
 
     from streams import web  # the HTTP API registers its pages on this app
 
     web.register(app, ctx)
     return app
-
-
-def _record(event: faust.EventT) -> Record:
-    m = event.message
-    return Record(
-        key=m.key,
-        value=m.value,
-        topic=m.topic,
-        partition=m.partition,
-        offset=m.offset,
-        timestamp_ms=int(m.timestamp * 1000) if m.timestamp else None,
-    )
-
-
-async def _run_batch(c: Context, records: list[Record]) -> None:
-    """Run one batch to the end, whatever happens around it.
-
-    faust acks the batch's offsets as soon as this returns *or raises*, and commits them on
-    shutdown, so a batch must never end half-done: a shutdown waits for it (up to a grace
-    period), and an unexpected error stops the process at once, without a commit, so the
-    batch is read again on restart.
-    """
-    task = asyncio.ensure_future(c.pipeline.process(records))
-    try:
-        result = await asyncio.shield(task)
-    except asyncio.CancelledError:
-        log.info("shutting down: finishing the batch in hand (%d records) first", len(records))
-        try:
-            done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_GRACE_S)
-        except BaseException:
-            done = set()
-        if task not in done or task.cancelled() or task.exception() is not None:
-            _die("the batch in hand could not be finished during shutdown")
-        raise
-    except Exception:
-        log.exception("batch failed")
-        _die("a batch failed; stopping without committing its offsets so it is read again on restart")
-    metrics.observe_batch(result, records)
-
-
-def _die(why: str) -> None:
-    log.critical("%s", why)
-    logging.shutdown()
-    sys.stderr.flush()
-    os._exit(70)
 
 
 def run_worker(settings: Settings | None = None) -> None:
@@ -305,5 +220,7 @@ def run_worker(settings: Settings | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     kafka.ensure_topics(settings)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    ctx = app.effortpulse  # type: ignore[attr-defined]
+    events = ctx().events = EventsConsumer(ctx)
+    worker = faust.Worker(app, events, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -59,12 +59,26 @@ class Risk:
 
 
 def coefficient(rules: Rules, feature: str) -> float:
-    return float(getattr(rules, "churn_coef_" + feature))
+    return float(getattr(rules, _COEF[feature]))
+
+
+_COEF = {f: "churn_coef_" + f for f in FEATURES}
+
+
+def risk_of(state: CustomerState, at: int, rules: Rules) -> float:
+    """The churn risk alone, without writing its reasons (the hot path: after every event)."""
+    values, _ = _features(state, at, rules, explain=False)
+    logit = rules.churn_intercept
+    for name in FEATURES:
+        value = values[name]
+        if value:
+            logit += coefficient(rules, name) * value
+    return _sigmoid(logit)
 
 
 def assess(state: CustomerState, at: int, rules: Rules) -> Risk:
     """The churn risk of a customer (streams.journey.CustomerState) evaluated at time `at`."""
-    values, details = _features(state, at, rules)
+    values, details = _features(state, at, rules, explain=True)
     logit = rules.churn_intercept
     reasons = []
     for name in FEATURES:
@@ -86,7 +100,7 @@ def _sigmoid(x: float) -> float:
     return z / (1 + z)
 
 
-def _features(state: CustomerState, at: int, rules: Rules) -> tuple[dict[str, float], dict[str, str]]:
+def _features(state: CustomerState, at: int, rules: Rules, explain: bool) -> tuple[dict[str, float], dict[str, str]]:
     values = dict.fromkeys(FEATURES, 0.0)
     details = dict.fromkeys(FEATURES, "")
     lookback = rules.churn_lookback_us
@@ -111,43 +125,56 @@ def _features(state: CustomerState, at: int, rules: Rules) -> tuple[dict[str, fl
     if open_cases:
         effort, case = max(open_cases, key=lambda x: (x[0], x[1].case_id))
         values["open_case_effort"] = effort / 100
-        details["open_case_effort"] = (
-            f"open case {case.case_id} with effort {effort:g} ({' → '.join(channel_path(case, state.contacts))})"
-        )
+        if explain:
+            details["open_case_effort"] = (
+                f"open case {case.case_id} with effort {effort:g} ({' → '.join(channel_path(case, state.contacts))})"
+            )
         values["unresolved_cases"] = float(min(len(open_cases), 3))
-        details["unresolved_cases"] = f"{len(open_cases)} open case{'s' if len(open_cases) != 1 else ''}"
+        if explain:
+            details["unresolved_cases"] = f"{len(open_cases)} open case{'s' if len(open_cases) != 1 else ''}"
     if recent_closed:
         effort, case = max(recent_closed, key=lambda x: (x[0], x[1].case_id))
         values["recent_case_effort"] = effort / 100
-        details["recent_case_effort"] = (
-            f"case {case.case_id} took effort {effort:g} in the last {rules.churn_lookback_us / DAY:g} days"
-        )
+        if explain:
+            details["recent_case_effort"] = (
+                f"case {case.case_id} took effort {effort:g} in the last {rules.churn_lookback_us / DAY:g} days"
+            )
     failures.sort()
     if len(failures) >= 2 and any(resolved for _, _, resolved in failures[:-1]):
         values["second_failure"] = 1.0
-        details["second_failure"] = f"failed again in case {failures[-1][1]} after case {failures[0][1]} was recovered"
+        if explain:
+            details["second_failure"] = (
+                f"failed again in case {failures[-1][1]} after case {failures[0][1]} was recovered"
+            )
     nps = state.latest_scores.get("nps")
     if nps is not None:
         score_ = nps[1]
         kind = "detractor" if score_ <= 6 else "passive" if score_ <= 8 else "promoter"
         values[kind] = 1.0
-        details[kind] = {
-            "detractor": f"latest NPS answer {score_} (detractor)",
-            "passive": f"latest NPS answer {score_} (passive: loyal out of inertia, leaves for an easier option)",
-            "promoter": f"latest NPS answer {score_} (promoter)",
-        }[kind]
+        details[kind] = (
+            ""
+            if not explain
+            else {
+                "detractor": f"latest NPS answer {score_} (detractor)",
+                "passive": f"latest NPS answer {score_} (passive: loyal out of inertia, leaves for an easier option)",
+                "promoter": f"latest NPS answer {score_} (promoter)",
+            }[kind]
+        )
     ces = state.latest_scores.get("ces")
     if ces is not None and ces[1] <= 3:
         values["hard_effort_answer"] = (4 - ces[1]) / 3
-        details["hard_effort_answer"] = f"CES answer {ces[1]} of 7: it was hard to get the issue handled"
+        if explain:
+            details["hard_effort_answer"] = f"CES answer {ces[1]} of 7: it was hard to get the issue handled"
     csat = state.latest_scores.get("csat")
     if csat is not None and csat[1] <= 2:
         values["poor_csat"] = (3 - csat[1]) / 2
-        details["poor_csat"] = f"CSAT answer {csat[1]} of 5"
+        if explain:
+            details["poor_csat"] = f"CSAT answer {csat[1]} of 5"
     if last_contact is not None and at >= last_contact:
         days = (at - last_contact) / DAY
         values["recent_contact"] = math.exp(-days / (rules.churn_recency_us / DAY))
-        details["recent_contact"] = f"last contact {days:.0f} days ago" if days >= 1 else "contacted service today"
+        if explain:
+            details["recent_contact"] = f"last contact {days:.0f} days ago" if days >= 1 else "contacted service today"
     return values, details
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas import events as ev
 from streams import alerting, churn
@@ -44,6 +45,8 @@ class CustomerState:
     last_risk: tuple[int, float] | None = None  # (evaluated at, risk) after the latest event
     # scores of cases not changed since they were computed (not stored; weights are per process)
     efforts: dict[str, Effort] = field(default_factory=dict, compare=False, repr=False)
+    # what the insights aggregates hold of each case (kept by the worker between batches, not stored)
+    contributions: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def effort_of(self, case: Case, rules: Rules) -> Effort:
         """The case's effort, computed once until one of its events changes it."""
@@ -127,11 +130,12 @@ def _check_churn(state: CustomerState, event: ev.Event, rules: Rules, out: Outco
     """churn.risk (§5), evaluated at the customer's latest event time after every event."""
     assert state.last_event_at is not None
     at = state.last_event_at
-    assessed = churn.assess(state, at, rules)
-    state.last_risk = (at, assessed.risk)
-    severity = churn.crossed(assessed.risk, at, state.churn_alerted, rules)
+    risk = churn.risk_of(state, at, rules)
+    state.last_risk = (at, risk)
+    severity = churn.crossed(risk, at, state.churn_alerted, rules)
     if severity is None:
         return
+    assessed = churn.assess(state, at, rules)  # with its reasons, now that they are needed
     state.churn_alerted[severity] = at
     latest = state.latest_contact()
     case = state.cases.get(latest.case_id) if latest and latest.case_id else None

@@ -40,6 +40,12 @@ ALERT_LATENCY = Histogram(
     "From the triggering record's Kafka timestamp to the alert being produced",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+PHASES = Histogram(
+    "effortpulse_batch_phase_seconds",
+    "Time a batch spends in each phase: decode, load, apply, segments, aggregate, write, produce, outbox",
+    ["phase"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 REDIS_LATENCY = Histogram(
     "effortpulse_redis_call_seconds",
     "Duration of the batched Redis calls",
@@ -182,6 +188,8 @@ def observe_batch(result: BatchResult, records: Sequence[Record]) -> None:
     """Count what a finished batch did."""
     now_ms = time.time() * 1000
     BATCH.observe(len(records))
+    for phase, seconds in result.phases.items():
+        PHASES.labels(phase).observe(seconds)
     for event_type, n in result.applied.items():
         EVENTS.labels(event_type).inc(n)
     if result.duplicates:

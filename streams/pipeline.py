@@ -45,7 +45,7 @@ from streams.state import (
     outbox_key,
 )
 from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, nps_from, window
-from streams.times import MINUTE, US, iso
+from streams.times import DAY, MINUTE, US, iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +78,7 @@ class BatchResult:
     conflicts: int = 0  # customers written again because their version had moved
     redis_seconds: list[float] = field(default_factory=list)  # duration of each batched Redis call
     answers: list[SurveyAnswer] = field(default_factory=list)  # survey answers applied
+    phases: dict[str, float] = field(default_factory=dict)  # seconds spent per phase of the batch
     labels: list[tuple[float, int]] = field(default_factory=list)  # (risk, churned?) of labelled customers
     driver_points: Counter[str] = field(default_factory=Counter)  # effort points gained per driver
     effort: list[float] = field(default_factory=list)  # case efforts after the batch, per touched case
@@ -118,10 +119,13 @@ class Pipeline:
         self.store = store
         self.sink = sink
         self.lock = asyncio.Lock()  # held from the state write until its alerts are out
+        self.phases: dict[str, float] = {}
 
     async def process(self, records: Sequence[Record]) -> BatchResult:
         """Apply a batch; returns once its state is in Redis and its alerts and dead letters in Kafka."""
         result = BatchResult(records=len(records))
+        self.phases = result.phases
+        clock = time.perf_counter()
         received = now_us()
         by_customer: dict[str, list[Item]] = {}
         for position, record in enumerate(records):
@@ -130,15 +134,20 @@ class Pipeline:
                 result.dead.append(decoded)
             else:
                 by_customer.setdefault(decoded.customer_id, []).append(Item(position, record, decoded))
+        clock = self._phase("decode", clock)
         async with self.lock:
             planned, drop_alerts = await self._apply_and_write(by_customer)
             outgoing = [p for plan in planned.values() for p in plan.alerts] + drop_alerts
             for plan in planned.values():
                 result.dead.extend(plan.failed)
+            clock = time.perf_counter()
             await self._emit(outgoing, result.dead)
-            await _retrying(
-                "clear the outbox", lambda: self.store.clear_outbox((r.partition, a.alert_id) for r, a in outgoing)
-            )
+            clock = self._phase("produce", clock)
+            if outgoing:
+                await _retrying(
+                    "clear the outbox", lambda: self.store.clear_outbox((r.partition, a.alert_id) for r, a in outgoing)
+                )
+                self._phase("outbox", clock)
         result.redis_seconds, self.store.calls = self.store.calls, []
         for plan in planned.values():
             result.applied.update(plan.applied)
@@ -151,21 +160,31 @@ class Pipeline:
         result.alert_trigger_ms = [r.timestamp_ms for r, _ in outgoing if r.timestamp_ms is not None]
         return result
 
+    def _phase(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - since
+        return now
+
     async def _apply_and_write(
         self, by_customer: dict[str, list[Item]]
     ) -> tuple[dict[str, _Planned], list[tuple[Record, Alert]]]:
         """Plan every customer, evaluate the segment rules, write it all at once; again when some
         customer changed under us (then nothing was written)."""
+        fresh = False
         while True:
+            clock = time.perf_counter()
             ids = list(by_customer)
             loaded = await _retrying("load state", lambda ids=ids: self.store.load(ids))  # type: ignore[misc]
-            planned = {cid: self._plan(cid, loaded[cid], by_customer[cid]) for cid in ids}
+            clock = self._phase("load", clock)
+            planned = {cid: self._plan(cid, loaded[cid], by_customer[cid], fresh) for cid in ids}
+            clock = self._phase("apply", clock)
             answers = sorted(
                 (item.position, item.record, item.event.event_id, answer)
                 for plan in planned.values()
                 for item, answer in plan.answers
             )
             drop_commands, drop_alerts = await self._drops(answers)
+            clock = self._phase("segments", clock)
             increments = Increments(self.store.app_id, self.rules.retention_us)
             commands: list[Sequence[Any]] = []
             for plan in planned.values():
@@ -175,12 +194,17 @@ class Pipeline:
                 commands += plan.commands
             commands += drop_commands
             writes = [p.write for p in planned.values() if p.write is not None]
+            clock = self._phase("aggregate", clock)
             conflicts = await _retrying(
                 "write state",
                 lambda: self.store.write(writes, increments, commands),  # noqa: B023 - awaited right here
             )
+            self._phase("write", clock)
             if not conflicts:
                 return planned, drop_alerts
+            # nothing was written, but the states held in memory were changed: read them all again
+            self.store.forget(ids)
+            fresh = True
             log.info(
                 "%d customers changed under this batch (another worker or a DELETE); applying again", len(conflicts)
             )
@@ -209,6 +233,32 @@ class Pipeline:
                     seen[latest] = None
             times[seg] = list(seen)
 
+        # Most segments (an agent, a rare reason) have too few answers to ever fire: day buckets
+        # bound each window's answers from above, so only segments that could fire are read exactly.
+        def days(first: int, last: int) -> tuple[int, int]:
+            return (first // DAY) * 1440 - 1, (last // DAY + 1) * 1440 - 1
+
+        bounds = {
+            seg: (days(ts[0] - recent, ts[-1]), days(ts[0] - recent - baseline, ts[-1] - recent))
+            for seg, ts in times.items()
+        }
+        in_batch = Counter(seg for *_, answer in nps_answers for seg in answer.segments)
+        upper = await _retrying(
+            "read NPS day counts",
+            lambda: self.store.window_stats("nps", [(s, w) for s, pair in bounds.items() for w in pair], NPS_STATS),
+        )
+        enough = self.rules.nps_drop_min_responses
+        cooldown = self.rules.nps_drop_cooldown_us
+        for seg in list(times):
+            last = states[seg].last_alert_at
+            if last is not None and times[seg][-1] < last + cooldown:
+                states[seg].latest_at = times.pop(seg)[-1]  # still cooling down after its last drop
+                continue
+            recent_n = nps_from(upper[(seg, bounds[seg][0])]).n + in_batch[seg]
+            baseline_n = nps_from(upper[(seg, bounds[seg][1])]).n + in_batch[seg]
+            if recent_n < enough or baseline_n < enough:
+                states[seg].latest_at = times.pop(seg)[-1]  # evaluated, and it cannot fire
+
         def moved(prev: int, cur: int, back: int) -> tuple[int, int]:
             return (prev - back) // MINUTE, (cur - back) // MINUTE
 
@@ -217,7 +267,11 @@ class Pipeline:
             wanted += [(seg, window(ts[0], recent)), (seg, window(ts[0] - recent, baseline))]
             for prev, cur in zip(ts, ts[1:], strict=False):
                 wanted += [(seg, moved(prev, cur, back)) for back in (0, recent, recent + baseline)]
-        counts = await _retrying("read NPS counts", lambda: self.store.window_stats("nps", wanted, NPS_STATS))
+        counts = (
+            await _retrying("read NPS counts", lambda: self.store.window_stats("nps", wanted, NPS_STATS))
+            if wanted
+            else {}
+        )
         checks = {}
         for seg, ts in times.items():
             r = nps_from(counts[(seg, window(ts[0], recent))])
@@ -234,10 +288,12 @@ class Pipeline:
         for _, record, event_id, answer in nps_answers:
             assert answer.nps is not None
             for seg in answer.segments:
+                if seg not in checks:
+                    continue
                 drop = checks[seg].after(answer.occurred_at, answer.nps)
                 if drop is not None:
                     alerts.append((record, drop_alert(drop, event_id, self.rules)))
-        commands: list[Sequence[Any]] = [self.store.drop_state_command(seg, checks[seg].state) for seg in segments]
+        commands: list[Sequence[Any]] = [self.store.drop_state_command(seg, states[seg]) for seg in segments]
         emitted = now_us()
         for record, alert in alerts:
             commands.append(
@@ -245,12 +301,12 @@ class Pipeline:
             )
         return commands, alerts
 
-    def _plan(self, customer_id: str, loaded: Loaded, items: list[Item]) -> _Planned:
+    def _plan(self, customer_id: str, loaded: Loaded, items: list[Item], fresh: bool = False) -> _Planned:
         """Apply one customer's events in arrival order. An event the core fails on goes to the
         DLQ with the reason, and the customer's other events are applied again without it."""
         skip: set[int] = set()
         while True:
-            state = loaded.state(customer_id)
+            state = loaded.state(customer_id, fresh=fresh or bool(skip))
             try:
                 return self._apply_all(customer_id, loaded.version, state, items, skip)
             except _EventFailed as failure:
@@ -267,10 +323,13 @@ class Pipeline:
         failed: list[DeadLetter] = []
         answers: list[tuple[Item, SurveyAnswer]] = []
         labels: list[tuple[float, int]] = []
-        before = {
-            cid: insights.contribution(case, state.contacts, self.rules, state.effort_of(case, self.rules))
-            for cid, case in state.cases.items()
-        }
+        contributions = state.contributions
+        for cid, case in state.cases.items():  # what the aggregates hold of each case now
+            if cid not in contributions:
+                contributions[cid] = insights.contribution(
+                    case, state.contacts, self.rules, state.effort_of(case, self.rules)
+                )
+        before = dict(contributions)
         for i, item in enumerate(items):
             record, event = item.record, item.event
             if i in skip:
@@ -308,7 +367,7 @@ class Pipeline:
                 commands.append(("ZADD", index, effort.total, member))
             else:
                 commands.append(("ZREM", index, member))
-            after = insights.contribution(case, state.contacts, self.rules, effort)
+            after = contributions[case_id] = insights.contribution(case, state.contacts, self.rules, effort)
             cells += insights.delta(before.get(case_id), after)
             growth.update(insights.driver_growth(before.get(case_id), after))
         emitted = now_us()

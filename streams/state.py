@@ -29,10 +29,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from streams import codec
-from streams.insights import REASON_PREFIX
+from streams.insights import BASE_STATS, REASON_PREFIX
 from streams.insights import Cell as InsightCell
 from streams.journey import CustomerState
-from streams.surveys import Bucket, DropState, SurveyAnswer, cells, cover
+from streams.rules import DRIVERS
+from streams.surveys import MEAN_STATS, NPS_STATS, Bucket, DropState, SurveyAnswer, cells, cover
 from streams.times import DAY, US
 
 DAYS_PER_BLOCK = 64
@@ -41,8 +42,8 @@ DAYS_PER_BLOCK = 64
 # write them all, then the batch's counter increments and its other commands; else write
 # nothing and return the 1-based indexes of the customers whose version moved.
 # ARGV: ncustomers; per customer: expected version, state, expire-at (ms), index members;
-# nhashes; per hash: key, "i" (HINCRBY) or "f" (HINCRBYFLOAT), expire-at (ms, 0 = none),
-# "field\31amount\31field\31amount..."; ncommands; per command: nargs, args...
+# nhashes; per hash: key, expire-at (ms), "field\31v1,v2,...\31field\31..." (each vector
+# is added element-wise to the field's vector); ncommands; per command: nargs, args...
 WRITE_SCRIPT = r"""
 local n = tonumber(ARGV[1])
 local conflicts = {}
@@ -61,13 +62,22 @@ end
 local nh = tonumber(ARGV[pos])
 pos = pos + 1
 for _ = 1, nh do
-  local key, cmd, expire = ARGV[pos], (ARGV[pos + 1] == 'f') and 'HINCRBYFLOAT' or 'HINCRBY', ARGV[pos + 2]
-  local field = nil
-  for token in string.gmatch(ARGV[pos + 3], '[^\31]+') do
-    if field == nil then field = token else redis.call(cmd, key, field, token); field = nil end
+  local key, expire = ARGV[pos], ARGV[pos + 1]
+  for field, vector in string.gmatch(ARGV[pos + 2], '([^\31]+)\31([^\31]+)') do
+    local current = redis.call('HGET', key, field)
+    if current then
+      local add = {}
+      for x in string.gmatch(vector, '[^,]+') do add[#add + 1] = tonumber(x) end
+      local sum, i = {}, 1
+      for x in string.gmatch(current, '[^,]+') do sum[i] = tonumber(x) + (add[i] or 0); i = i + 1 end
+      for j = i, #add do sum[j] = add[j] end
+      redis.call('HSET', key, field, table.concat(sum, ','))
+    else
+      redis.call('HSET', key, field, vector)
+    end
   end
-  if expire ~= '0' then redis.call('PEXPIREAT', key, expire) end
-  pos = pos + 4
+  redis.call('PEXPIREAT', key, expire)
+  pos = pos + 3
 end
 local nc = tonumber(ARGV[pos])
 pos = pos + 1
@@ -119,6 +129,17 @@ def drop_key(app_id: str, segment: str) -> str:
     return f"{app_id}:npsdrop:{segment}"
 
 
+# What one hash field holds: a comma-separated vector of these stats (one HGET/HSET per bucket
+# instead of one field per stat). Insights keep a second, smaller vector per case reason.
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "nps": NPS_STATS,
+    "ces": MEAN_STATS,
+    "csat": MEAN_STATS,
+    "insights": (*BASE_STATS, *(f"d:{d}" for d in DRIVERS)),
+}
+REASON_LAYOUT = ("cases", "effort")
+
+
 class Increments:
     """A batch's counter increments, summed per hash and field before they go to Redis (many
     answers and cases of a batch share a bucket), with each hash's expiry and the registries."""
@@ -126,45 +147,57 @@ class Increments:
     def __init__(self, app_id: str, retention_us: int) -> None:
         self.app_id = app_id
         self.retention_us = retention_us
-        self.hashes: dict[str, tuple[str, int, dict[str, float]]] = {}  # key → (kind, expire ms, field → amount)
+        self.hashes: dict[str, tuple[int, dict[str, list[float]]]] = {}  # key → (expire ms, field → vector)
         self.segments: set[str] = set()
         self.reasons: set[str] = set()
+        self._index = {metric: {stat: i for i, stat in enumerate(layout)} for metric, layout in LAYOUTS.items()}
 
-    def _fields(self, kind: str, metric: str, segment: str, bucket: Bucket) -> dict[str, float]:
+    def _vector(self, metric: str, segment: str, bucket: Bucket, group: str, size: int) -> list[float]:
         key = aggregate_key(self.app_id, metric, segment, bucket)
         entry = self.hashes.get(key)
         if entry is None:
-            entry = self.hashes[key] = (kind, aggregate_expiry_us(bucket, self.retention_us) // 1000, {})
-        return entry[2]
+            entry = self.hashes[key] = (aggregate_expiry_us(bucket, self.retention_us) // 1000, {})
+        name = f"{bucket[0]}{bucket[1]}{group}"
+        vector = entry[1].get(name)
+        if vector is None:
+            vector = entry[1][name] = [0.0] * size
+        return vector
 
     def survey(self, answer: SurveyAnswer) -> None:
         for metric, segment, bucket, stat, amount in cells(answer):
-            fields = self._fields("i", metric, segment, bucket)
-            name = f"{bucket[0]}{bucket[1]}:{stat}"
-            fields[name] = fields.get(name, 0) + amount
+            index = self._index[metric]
+            self._vector(metric, segment, bucket, "", len(index))[index[stat]] += amount
         self.segments.update(answer.segments)
 
     def insights(self, changes: Iterable[InsightCell]) -> None:
+        index = self._index["insights"]
+        size = len(index)
         for segment, bucket, stats in changes:
-            fields = self._fields("f", "insights", segment, bucket)
-            prefix = f"{bucket[0]}{bucket[1]}:"
+            main = self._vector("insights", segment, bucket, "", size)
             for stat, amount in stats.items():
-                name = prefix + stat
-                fields[name] = fields.get(name, 0.0) + amount
-                if stat.startswith(REASON_PREFIX) and stat.endswith(":cases"):
-                    self.reasons.add(stat[len(REASON_PREFIX) : -len(":cases")])
+                i = index.get(stat)
+                if i is not None:
+                    main[i] += amount
+                    continue
+                # a reason's stat: r:<reason>:cases or r:<reason>:effort
+                reason, _, which = stat[len(REASON_PREFIX) :].rpartition(":")
+                vec = self._vector("insights", segment, bucket, f":{REASON_PREFIX}{reason}", 2)
+                vec[REASON_LAYOUT.index(which)] += amount
+                if which == "cases":
+                    self.reasons.add(reason)
             self.segments.add(segment)
 
     def argv(self) -> list[Any]:
         """This batch's part of the write script's ARGV."""
         out: list[Any] = []
         count = 0
-        for key, (kind, expire_ms, fields) in self.hashes.items():
-            packed = "\x1f".join(f"{name}\x1f{_number(v)}" for name, v in fields.items() if v)
-            if not packed:
-                continue
-            out += [key, kind, expire_ms, packed]
-            count += 1
+        for key, (expire_ms, fields) in self.hashes.items():
+            packed = "\x1f".join(
+                f"{name}\x1f{','.join(_number(v) for v in vector)}" for name, vector in fields.items() if any(vector)
+            )
+            if packed:
+                out += [key, expire_ms, packed]
+                count += 1
         return [count, *out]
 
     def commands(self) -> list[Sequence[Any]]:
@@ -174,6 +207,16 @@ class Increments:
         if self.reasons:
             cmds.append(("SADD", reasons_key(self.app_id), *sorted(self.reasons)))
         return cmds
+
+
+def unpack_field(metric: str, name: str, value: str) -> tuple[str, dict[str, float]]:
+    """A stored field as (bucket name, stat → value)."""
+    bucket, _, group = name.partition(":")
+    numbers = [float(x) for x in value.split(",")]
+    if not group:
+        return bucket, dict(zip(LAYOUTS[metric], numbers, strict=False))
+    reason = group[len(REASON_PREFIX) :]
+    return bucket, {f"{REASON_PREFIX}{reason}:{k}": v for k, v in zip(REASON_LAYOUT, numbers, strict=False)}
 
 
 def _number(v: float) -> str:
@@ -202,12 +245,17 @@ def index_member(customer_id: str, case_id: str) -> str:
 
 @dataclass(slots=True)
 class Loaded:
-    """A customer as read from Redis: its version (0 when absent) and its encoded state."""
+    """A customer as read from Redis (or kept from this worker's last write): its version (0 when
+    absent), its encoded state, and the decoded state when this worker still holds it."""
 
     version: int
     blob: bytes | None
+    held: CustomerState | None = None
 
-    def state(self, customer_id: str) -> CustomerState:
+    def state(self, customer_id: str, fresh: bool = False) -> CustomerState:
+        """The state to apply events to: the one held (unless `fresh`), else decoded from the blob."""
+        if self.held is not None and not fresh:
+            return self.held
         return codec.decode(self.blob) if self.blob is not None else CustomerState(customer_id)
 
 
@@ -311,7 +359,7 @@ class StateStore:
             self.forget(conflicts)
         else:
             for w, blob in zip(writes, blobs, strict=True):
-                self._remember(w.customer_id, Loaded(w.expected_version + 1, blob))
+                self._remember(w.customer_id, Loaded(w.expected_version + 1, blob, w.state))
         return conflicts
 
     async def delete_customer(self, customer_id: str) -> bool:
@@ -365,34 +413,47 @@ class StateStore:
     async def window_stats(
         self, metric: str, wanted: Iterable[tuple[str, tuple[int, int]]], stats: Sequence[str]
     ) -> dict[tuple[str, tuple[int, int]], dict[str, float]]:
-        """Summed stats of each (segment, window) in one round trip: every hash the windows'
-        buckets live in is read whole (HGETALL) and summed here, which is cheaper than naming
-        each bucket's fields, because most buckets of a window are empty."""
+        """Summed stats of each (segment, window) in one round trip. A hash whose buckets are
+        wanted by name is read with HMGET; one with many wanted buckets whole, with HGETALL
+        (then the fields of other reasons come along, which /insights needs anyway)."""
         requests = list(dict.fromkeys(wanted))
         covers: dict[tuple[str, tuple[int, int]], list[tuple[str, str]]] = {}  # request → (key, bucket name)
-        keys: dict[str, None] = {}
+        names: dict[str, dict[str, None]] = {}  # key → bucket names wanted
         for req in requests:
             segment, win = req
             parts = []
             for bucket in cover(*win):
                 key = aggregate_key(self.app_id, metric, segment, bucket)
-                keys[key] = None
-                parts.append((key, f"{bucket[0]}{bucket[1]}"))
+                name = f"{bucket[0]}{bucket[1]}"
+                names.setdefault(key, {})[name] = None
+                parts.append((key, name))
             covers[req] = parts
+        whole = metric == "insights"  # reason fields are named after the reasons: read whole hashes
         buckets: dict[str, dict[str, dict[str, float]]] = {}  # key → bucket name → stat → value
-        if keys:
+        if names:
             pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.hgetall(key)
+            plan = []
+            for key, wanted_names in names.items():
+                if whole or len(wanted_names) > 200:
+                    pipe.hgetall(key)
+                    plan.append((key, None))
+                else:
+                    fields = list(wanted_names)
+                    pipe.hmget(key, fields)
+                    plan.append((key, fields))
             started = time.perf_counter()
             rows = await pipe.execute()
             self.calls.append(time.perf_counter() - started)
-            for key, row in zip(keys, rows, strict=True):
+            for (key, fields), row in zip(plan, rows, strict=True):
+                pairs = row.items() if fields is None else zip(fields, row, strict=True)
                 by_bucket: dict[str, dict[str, float]] = {}
-                for raw_name, raw_value in row.items():
+                for raw_name, raw_value in pairs:
+                    if raw_value is None:
+                        continue
                     name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
-                    bucket_name, _, stat = name.partition(":")
-                    by_bucket.setdefault(bucket_name, {})[stat] = float(raw_value)
+                    value = raw_value.decode() if isinstance(raw_value, bytes) else raw_value
+                    bucket_name, stats_here = unpack_field(metric, name, value)
+                    by_bucket.setdefault(bucket_name, {}).update(stats_here)
                 buckets[key] = by_bucket
         out: dict[tuple[str, tuple[int, int]], dict[str, float]] = {}
         for req, parts in covers.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,9 @@ from typing import Any
 from schemas.events import event_adapter
 from streams import codec
 from streams.journey import CustomerState, apply_event
+from streams.kafka import ensure_topics
 from streams.rules import Rules
+from streams.settings import Settings
 from tests.integration.harness import Worker, redis_client, ts, wait_until
 
 CHANNELS = ["phone", "chat", "email", "messaging"]
@@ -122,3 +125,24 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing_and_applies_nothing_twi
         assert 0 < killed_at < len(events)
     finally:
         second.close()
+
+
+def test_alerts_left_in_the_outbox_by_a_crash_are_produced_once_by_the_next_owner() -> None:
+    w = Worker("outbox")
+    r = redis_client()
+    emitted = ts(datetime.now(UTC))
+    left = {"alert_id": "left-behind", "type": "effort.high", "severity": "warning", "customer_id": "c-left",
+            "case_id": "k", "contact_id": None, "segment": None, "segments": [], "score": 60, "threshold": 60,
+            "reasons": [], "trigger_event_id": "e1", "occurred_at": emitted, "emitted_at": emitted, "due_at": None}  # fmt: skip
+    already = {**left, "alert_id": "already-sent", "customer_id": "c-sent"}
+    # the crash came after `already` reached the alerts topic but before the outbox was cleared
+    ensure_topics(Settings(**{k[12:].lower(): v for k, v in w.env.items() if k.startswith("EFFORTPULSE_")}))
+    w.produce([already], topic="alerts")
+    r.hset(f"{w.app_id}:outbox:0", mapping={"left-behind": json.dumps(left), "already-sent": json.dumps(already)})
+    w.start()
+    try:
+        wait_until(lambda: not r.exists(f"{w.app_id}:outbox:0"), what="the outbox to be emptied")
+        alerts = w.read("alerts", idle=2)
+        assert sorted(a["alert_id"] for a in alerts) == ["already-sent", "left-behind"]
+    finally:
+        w.close()
