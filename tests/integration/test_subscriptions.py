@@ -185,8 +185,10 @@ def kinds(alerts: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 def committed_to_end(worker: Worker, topic: str) -> bool:
-    """Whether the worker's consumer group has committed every record of the topic."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=worker.app_id, enable_auto_commit=False)
+    """Whether the worker's delivery group (faust's, <app id>-delivery) has committed every record of the topic."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, group_id=f"{worker.app_id}-delivery", enable_auto_commit=False
+    )
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = consumer.end_offsets(tps)

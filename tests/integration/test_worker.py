@@ -219,7 +219,9 @@ def test_an_effort_alert_reaches_the_alerts_topic_within_two_seconds_of_its_even
     assert key == b"w-fast"
     assert alert["trigger_event_id"] == events[4]["event_id"]  # the third contact carries it past 80
     trigger_ms = next(
-        ts_ for _, e, ts_ in worker.read_timed("events", idle=0.5) if e.get("event_id") == alert["trigger_event_id"]
+        ts_
+        for _, e, ts_ in worker.read_timed("events", idle=0.5)
+        if isinstance(e, dict) and e.get("event_id") == alert["trigger_event_id"]
     )
     assert 0 <= alert_ms - trigger_ms < 2000
 
