@@ -227,7 +227,7 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
                 return await queries.nps(store, settings, args.segment, args.window, args.at)
             if args.metric == "insights":
                 return await queries.insights(store, settings, args.segment, args.window, args.at)
-            return await queries.mean_score(store, settings, args.metric, args.segment, args.window, args.at)
+            return await queries.mean_score(store, settings, args.segment, args.window, args.at, metric=args.metric)
         finally:
             await client.aclose()
 

@@ -54,8 +54,8 @@ async def nps(store: StateStore, settings: Settings, segment: str | None, window
     return {"segment": seg, "window": format_duration(seconds), "at": iso(at), **figures}
 
 
-async def mean_score(store: StateStore, settings: Settings, metric: str, segment: str | None,
-                     window_text: str | None, at_text: str | None) -> dict[str, Any]:  # fmt: skip
+async def mean_score(store: StateStore, settings: Settings, segment: str | None, window_text: str | None,
+                     at_text: str | None, *, metric: str) -> dict[str, Any]:  # fmt: skip
     """/ces and /csat: mean and share of the top answers (CES 5–7, CSAT 4–5)."""
     seg, seconds, at = parse_params(settings, segment, window_text, at_text)
     win = window(at, round(seconds * US))

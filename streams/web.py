@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -67,41 +68,25 @@ def register(app: faust.App, ctx: Callable[[], Context]) -> None:
         q = request.query
         return q.get("segment"), q.get("window"), q.get("at")
 
-    @app.page("/nps")
-    class Nps(View):
-        @guarded
-        async def get(self, request: Request) -> Response:
-            c = ctx()
-            try:
-                return self.json(await queries.nps(c.store, c.settings, *params(request)))
-            except queries.QueryError as exc:
-                return self.json({"error": str(exc)}, status=400)
+    def query_view(name: str, answer: Callable[..., Awaitable[dict[str, Any]]]) -> type[View]:
+        """A GET page answering `answer(store, settings, segment, window, at)`; 400 on bad parameters."""
 
-    @app.page("/insights")
-    class Insights(View):
-        @guarded
-        async def get(self, request: Request) -> Response:
-            c = ctx()
-            try:
-                return self.json(await queries.insights(c.store, c.settings, *params(request)))
-            except queries.QueryError as exc:
-                return self.json({"error": str(exc)}, status=400)
-
-    def mean_view(metric: str) -> type[View]:
-        class MeanScore(View):
+        class QueryView(View):
             @guarded
             async def get(self, request: Request) -> Response:
                 c = ctx()
                 try:
-                    return self.json(await queries.mean_score(c.store, c.settings, metric, *params(request)))
+                    return self.json(await answer(c.store, c.settings, *params(request)))
                 except queries.QueryError as exc:
                     return self.json({"error": str(exc)}, status=400)
 
-        MeanScore.__name__ = metric.capitalize()
-        return MeanScore
+        QueryView.__name__ = name  # faust names routes after the view class
+        return QueryView
 
-    app.page("/ces")(mean_view("ces"))
-    app.page("/csat")(mean_view("csat"))
+    app.page("/nps")(query_view("Nps", queries.nps))
+    app.page("/ces")(query_view("Ces", partial(queries.mean_score, metric="ces")))
+    app.page("/csat")(query_view("Csat", partial(queries.mean_score, metric="csat")))
+    app.page("/insights")(query_view("Insights", queries.insights))
 
     @app.page("/cases/open")
     class OpenCases(View):

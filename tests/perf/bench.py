@@ -7,7 +7,8 @@ default 500,000):
   (e) two_workers_eps   two workers in one consumer group, same topic, state equal to (b)'s;
   (c) alert latency     p50 / p99 from a triggering record's Kafka timestamp to its alert's,
                         with events produced at a steady 2,000 events/s (EFFORTPULSE_BENCH_RATE);
-  (d) redis_bytes_per_customer   MEMORY USAGE of a customer's state, averaged.
+  (d) redis_bytes_per_customer   MEMORY USAGE of a customer's state, averaged;
+  and the /insights answer time for one segment of 100,000 cases (tests/perf/bench_insights.py).
 The last line printed is one JSON object with those figures; it is also saved under
 .local/bench/. Topics and Redis keys of the run are deleted at the end.
 """
@@ -32,6 +33,7 @@ from kafka.admin import NewTopic
 from streams import codec
 from streams.simulate import generate
 from tests.integration.harness import BOOTSTRAP, ROOT, Worker, redis_client, wait_until
+from tests.perf import bench_insights
 
 N = int(os.environ.get("EFFORTPULSE_BENCH_EVENTS", "500000"))
 RATE = float(os.environ.get("EFFORTPULSE_BENCH_RATE", "2000"))
@@ -262,6 +264,8 @@ def main() -> int:
         app_ids.append(f"bench-lat-{RUN}")
         results.update(alert_latency_p50_ms=p50, alert_latency_p99_ms=p99, latency_alerts=n_alerts)
         say(f"(c) alert latency at {RATE:,.0f} events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {n_alerts} alerts")
+
+        results.update(bench_insights.main())
     finally:
         cleanup(app_ids, topics)
     out = ROOT / ".local" / "bench"
