@@ -1,13 +1,14 @@
-"""One batch of records: decode → load → apply (pure core) → write → emit.
+"""One batch of records: decode → load → apply (pure core) → segment rules → write → emit.
 
 The order is what makes delivery trustworthy:
-1. every customer of the batch is loaded in one round trip and their events are applied in
-   arrival order by the pure core (duplicates by event id change nothing);
-2. all resulting state, index entries and alerts go to Redis in one atomic script call — the
-   alerts into an outbox, so a crash after this point cannot lose them;
-3. alerts and dead letters are produced to Kafka and acknowledged;
-4. only then are the alerts taken out of the outbox and the batch returned, so the caller
-   acks its offsets after its state is in Redis.
+1. customers the worker does not hold are loaded in one round trip and every customer's events
+   are applied in arrival order by the pure core (duplicates by event id change nothing);
+2. nps.drop is evaluated per segment on the counts Redis holds plus the batch's own answers;
+3. all resulting state, counters, index entries and alerts go to Redis in one atomic script
+   call — the alerts into an outbox, so a crash after this point cannot lose them;
+4. alerts and dead letters are produced to Kafka and acknowledged;
+5. only then are the alerts taken out of the outbox and the batch returned, so the caller
+   commits its offsets after its state is in Redis (streams.consumer).
 A crash anywhere replays the batch: its events are then duplicates (state changes nothing),
 and alerts still in the outbox are produced again with the same alert_id.
 """
@@ -45,7 +46,7 @@ from streams.state import (
     outbox_key,
 )
 from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, nps_from, window
-from streams.times import DAY, MINUTE, US, iso
+from streams.times import DAY, MINUTE, iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -457,7 +458,7 @@ def _alert_json(alert: Alert, emitted: int) -> bytes:
 
 
 async def _retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
-    """Call until Redis answers: a batch is never given up, because giving up would ack it."""
+    """Call until Redis answers: a batch is never given up, because giving up would commit it."""
     delay = 0.1
     while True:
         try:
@@ -468,4 +469,4 @@ async def _retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
             delay = min(delay * 2, 5.0)
 
 
-__all__ = ["BatchResult", "Pipeline", "Record", "Sink", "US"]
+__all__ = ["BatchResult", "Pipeline", "Record", "Sink"]
