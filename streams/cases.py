@@ -103,10 +103,6 @@ class Case:
         times = [t for t, _ in self.contacts[:1]] + [a.at for a in self.self_service]
         return min(times) if times else None
 
-    @property
-    def last_contact_at(self) -> int | None:
-        return self.contacts[-1][0] if self.contacts else None
-
     def visible(self) -> bool:
         return bool(self.contacts or self.self_service)
 

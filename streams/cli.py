@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -196,17 +197,9 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
 
 def _customer(settings: Settings, args: argparse.Namespace) -> int:
     from streams import report
-    from streams.app import redis_client
     from streams.state import StateStore
 
-    async def fetch() -> Any:
-        client = redis_client(settings)
-        try:
-            return await StateStore(client, settings.app_id).get(args.customer_id)
-        finally:
-            await client.aclose()
-
-    state = _run(fetch)
+    state = _with_redis(settings, lambda client: StateStore(client, settings.app_id).get(args.customer_id))
     if state is None:
         print(f"effortpulse: no customer {args.customer_id!r}", file=sys.stderr)
         return 1
@@ -216,23 +209,20 @@ def _customer(settings: Settings, args: argparse.Namespace) -> int:
 
 def _score(settings: Settings, args: argparse.Namespace) -> int:
     from streams import queries
-    from streams.app import redis_client
     from streams.state import StateStore
 
-    async def fetch() -> Any:
-        client = redis_client(settings)
-        store = StateStore(client, settings.app_id)
-        try:
-            if args.metric == "nps":
-                return await queries.nps(store, settings, args.segment, args.window, args.at)
-            if args.metric == "insights":
-                return await queries.insights(store, settings, args.segment, args.window, args.at)
-            return await queries.mean_score(store, settings, args.segment, args.window, args.at, metric=args.metric)
-        finally:
-            await client.aclose()
+    answer = {
+        "nps": queries.nps,
+        "insights": queries.insights,
+        "ces": partial(queries.mean_score, metric="ces"),
+        "csat": partial(queries.mean_score, metric="csat"),
+    }[args.metric]
+
+    async def fetch(client: Any) -> Any:
+        return await answer(StateStore(client, settings.app_id), settings, args.segment, args.window, args.at)
 
     try:
-        _print_json(_run(fetch))
+        _print_json(_with_redis(settings, fetch))
     except queries.QueryError as exc:
         print(f"effortpulse {args.metric}: {exc}", file=sys.stderr)
         return 2
@@ -388,7 +378,6 @@ def _add_subscriptions(sub: Any) -> None:
 
 def _subscriptions_add(settings: Settings, args: argparse.Namespace) -> int:
     from streams import delivery
-    from streams.app import redis_client
     from streams.subscriptions import WebhookTarget, error_list
 
     target: dict[str, Any]
@@ -425,48 +414,32 @@ def _subscriptions_add(settings: Settings, args: argparse.Namespace) -> int:
             print(f"effortpulse subscriptions add: {'.'.join(map(str, e['loc']))}: {e['msg']}", file=sys.stderr)
         return 2
 
-    async def save() -> None:
+    async def save(client: Any) -> None:
         if not isinstance(created.target, WebhookTarget):
             await delivery.ensure_topic(settings, created.target.kafka_topic)
-        client = redis_client(settings)
-        try:
-            await delivery.SubscriptionStore(client, settings.app_id).add(created)
-        finally:
-            await client.aclose()
+        await delivery.SubscriptionStore(client, settings.app_id).add(created)
 
-    _run(save)
+    _with_redis(settings, save)
     _print_json(created.public())
     return 0
 
 
 def _subscriptions_list(settings: Settings, args: argparse.Namespace) -> int:
     from streams import delivery
-    from streams.app import redis_client
 
-    async def fetch() -> Any:
-        client = redis_client(settings)
-        try:
-            return await delivery.SubscriptionStore(client, settings.app_id).all()
-        finally:
-            await client.aclose()
-
-    _print_json({"subscriptions": [s.public() for s in _run(fetch)]})
+    subscriptions = _with_redis(settings, lambda client: delivery.SubscriptionStore(client, settings.app_id).all())
+    _print_json({"subscriptions": [s.public() for s in subscriptions]})
     return 0
 
 
 def _subscriptions_remove(settings: Settings, args: argparse.Namespace) -> int:
     from streams import delivery
-    from streams.app import redis_client
 
-    async def remove() -> list[str]:
-        client = redis_client(settings)
+    async def remove(client: Any) -> list[str]:
         store = delivery.SubscriptionStore(client, settings.app_id)
-        try:
-            return [i for i in args.ids if not await store.remove(i)]
-        finally:
-            await client.aclose()
+        return [i for i in args.ids if not await store.remove(i)]
 
-    unknown = _run(remove)
+    unknown = _with_redis(settings, remove)
     for i in args.ids:
         if i in unknown:
             print(f"effortpulse subscriptions remove: no subscription {i!r}", file=sys.stderr)
@@ -475,8 +448,18 @@ def _subscriptions_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if unknown else 0
 
 
-def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    return asyncio.run(make())
+def _with_redis(settings: Settings, use: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `use(client)` with a Redis client for these settings, closed afterwards."""
+    from streams.app import redis_client
+
+    async def run() -> Any:
+        client = redis_client(settings)
+        try:
+            return await use(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
 
 
 def _print_json(doc: Any) -> None:

@@ -77,6 +77,12 @@ _REASONS = {
 }
 
 
+# every reason label a dead letter can carry (processing_error: the rules failed on a valid event)
+REASONS: tuple[str, ...] = tuple(
+    dict.fromkeys(("not_utf8", "too_large", *_REASONS.values(), "invalid_field", "bad_timestamp", "processing_error"))
+)
+
+
 def decode(record: Record, received_at: int) -> Event | DeadLetter:
     """Validate a record's value; never raises."""
     raw = record.value

@@ -55,18 +55,9 @@ class CustomerState:
             effort = self.efforts[case.case_id] = score(case, self.contacts, rules)
         return effort
 
-    def case_of(self, contact_id: str | None) -> Case | None:
-        contact = self.contacts.get(contact_id) if contact_id else None
-        if contact is None or contact.case_id is None:
-            return None
-        return self.cases.get(contact.case_id)
-
     def latest_contact(self) -> Contact | None:
         started = [c for c in self.contacts.values() if c.started_at is not None]
         return max(started, key=lambda c: (c.started_at, c.contact_id)) if started else None
-
-    def is_empty(self) -> bool:
-        return not self.seen
 
 
 @dataclass(slots=True)
@@ -150,12 +141,7 @@ def _check_churn(state: CustomerState, event: ev.Event, rules: Rules, out: Outco
             customer_id=state.customer_id,
             case_id=case.case_id if case else None,
             contact_id=latest.contact_id if latest else None,
-            segments=alerting.segments_of(
-                latest.channel if latest else None,
-                latest.last_team if latest else None,
-                latest.last_agent if latest else None,
-                case_reason(case, state.contacts) if case else None,
-            ),
+            segments=_contact_segments(state, latest, case),
             reasons=assessed.reasons,
             trigger_event_id=event.event_id,
         )
@@ -396,6 +382,17 @@ _HANDLERS = {
 }
 
 
+def _contact_segments(state: CustomerState, contact: Contact | None, case: Case | None) -> tuple[str, ...]:
+    """The segments of a customer's alert (§5): channel, team and agent of the contact it
+    concerns, and its case's reason."""
+    return alerting.segments_of(
+        contact.channel if contact else None,
+        contact.last_team if contact else None,
+        contact.last_agent if contact else None,
+        case_reason(case, state.contacts) if case else None,
+    )
+
+
 def _check_effort(state: CustomerState, case: Case, event: ev.Event, rules: Rules, out: Outcome) -> None:
     """effort.high (§5): at most one alert per case per severity."""
     if not case.contacts and not case.self_service:
@@ -411,12 +408,7 @@ def _check_effort(state: CustomerState, case: Case, event: ev.Event, rules: Rule
     contact = state.contacts.get(contact_id) if contact_id else None
     if contact is None or contact.case_id != case.case_id:
         contact = state.contacts[case.contacts[-1][1]] if case.contacts else None
-    segments = alerting.segments_of(
-        contact.channel if contact else None,
-        contact.last_team if contact else None,
-        contact.last_agent if contact else None,
-        case_reason(case, state.contacts),
-    )
+    segments = _contact_segments(state, contact, case)
     out.alerts.append(
         Alert(
             alert_id=alerting.alert_id("effort.high", state.customer_id, case.case_id, severity),

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Sequence
+from typing import get_args
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
+from schemas.alerts import AlertType, Severity
 from schemas.events import EVENT_TYPES
 from streams import churn
-from streams.decode import Record
+from streams.decode import REASONS, Record
 from streams.pipeline import BatchResult
 from streams.rules import DRIVERS
 
@@ -171,16 +173,14 @@ def set_lag(topic: str, lags: dict[int, int]) -> None:
 
 
 # series that exist from the start, so rate() and alerting rules see 0 rather than nothing
-DLQ_REASONS = ("not_utf8", "not_json", "not_object", "too_large", "unknown_type", "missing_field", "invalid_field",
-               "out_of_range", "naive_timestamp", "bad_timestamp", "processing_error")  # fmt: skip
 for _type in EVENT_TYPES:
     EVENTS.labels(_type)
-for _reason in DLQ_REASONS:
+for _reason in REASONS:
     INVALID.labels(_reason)
 for _driver in DRIVERS:
     DRIVER_POINTS.labels(_driver)
-for _alert in ("effort.high", "nps.detractor", "churn.risk", "nps.drop"):
-    for _severity in ("warning", "critical"):
+for _alert in get_args(AlertType):
+    for _severity in get_args(Severity):
         ALERTS.labels(_alert, _severity)
 
 

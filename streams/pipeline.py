@@ -45,7 +45,7 @@ from streams.state import (
     open_cases_key,
     outbox_key,
 )
-from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, nps_from, window
+from streams.surveys import NPS_STATS, DropCheck, SurveyAnswer, drop_windows, nps_from
 from streams.times import DAY, MINUTE, iso
 
 log = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ class Pipeline:
 
         wanted: list[tuple[str, tuple[int, int]]] = []
         for seg, ts in times.items():
-            wanted += [(seg, window(ts[0], recent)), (seg, window(ts[0] - recent, baseline))]
+            wanted += [(seg, w) for w in drop_windows(ts[0], self.rules)]
             for prev, cur in zip(ts, ts[1:], strict=False):
                 wanted += [(seg, moved(prev, cur, back)) for back in (0, recent, recent + baseline)]
         counts = (
@@ -275,15 +275,16 @@ class Pipeline:
         )
         checks = {}
         for seg, ts in times.items():
-            r = nps_from(counts[(seg, window(ts[0], recent))])
-            b = nps_from(counts[(seg, window(ts[0] - recent, baseline))])
-            base = {window(ts[0], recent): r, window(ts[0] - recent, baseline): b}
+            first_recent, first_baseline = drop_windows(ts[0], self.rules)
+            r, b = nps_from(counts[(seg, first_recent)]), nps_from(counts[(seg, first_baseline)])
+            base = {first_recent: r, first_baseline: b}
             for prev, cur in zip(ts, ts[1:], strict=False):
                 entered, crossed, left = (
                     nps_from(counts[(seg, moved(prev, cur, back))]) for back in (0, recent, recent + baseline)
                 )
                 r, b = r + entered - crossed, b + crossed - left
-                base[window(cur, recent)], base[window(cur - recent, baseline)] = r, b
+                recent_w, baseline_w = drop_windows(cur, self.rules)
+                base[recent_w], base[baseline_w] = r, b
             checks[seg] = DropCheck(seg, states[seg], base, self.rules)
         alerts: list[tuple[Record, Alert]] = []
         for _, record, event_id, answer in nps_answers:

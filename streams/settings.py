@@ -6,6 +6,7 @@ Durations are written `90s`, `15m`, `24h`, `7d` (a bare number means seconds).
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -170,56 +171,17 @@ class Settings(BaseSettings):
         return v.lower()
 
     def rules(self) -> Rules:
-        """The pure core's view of these settings."""
-
-        def us(seconds: float) -> int:
-            return round(seconds * US)
-
-        return Rules(
-            repeat_window_us=us(self.repeat_window),
-            self_service_window_us=us(self.self_service_window),
-            retention_us=us(self.retention),
-            effort_repeat_contact=self.effort_repeat_contact,
-            effort_channel_switch=self.effort_channel_switch,
-            effort_transfer=self.effort_transfer,
-            effort_repeated_info=self.effort_repeated_info,
-            effort_unresolved=self.effort_unresolved,
-            effort_policy_friction=self.effort_policy_friction,
-            effort_hassle=self.effort_hassle,
-            effort_scripted_service=self.effort_scripted_service,
-            effort_self_service_failure=self.effort_self_service_failure,
-            effort_hold_over_s=self.effort_hold_over,
-            effort_queue_wait_over_s=self.effort_queue_wait_over,
-            effort_warning=self.effort_warning,
-            effort_critical=self.effort_critical,
-            detractor_follow_up_us=us(self.detractor_follow_up),
-            detractor_critical_nps=self.detractor_critical_nps,
-            detractor_critical_effort=self.detractor_critical_effort,
-            churn_warning=self.churn_warning,
-            churn_critical=self.churn_critical,
-            churn_alert_interval_us=us(self.churn_alert_interval),
-            churn_intercept=self.churn_intercept,
-            churn_coef_open_case_effort=self.churn_coef_open_case_effort,
-            churn_coef_recent_case_effort=self.churn_coef_recent_case_effort,
-            churn_coef_unresolved_cases=self.churn_coef_unresolved_cases,
-            churn_coef_second_failure=self.churn_coef_second_failure,
-            churn_coef_detractor=self.churn_coef_detractor,
-            churn_coef_passive=self.churn_coef_passive,
-            churn_coef_promoter=self.churn_coef_promoter,
-            churn_coef_hard_effort_answer=self.churn_coef_hard_effort_answer,
-            churn_coef_poor_csat=self.churn_coef_poor_csat,
-            churn_coef_recent_contact=self.churn_coef_recent_contact,
-            churn_lookback_us=us(self.churn_lookback),
-            churn_failure_effort=self.churn_failure_effort,
-            churn_recency_us=us(self.churn_recency),
-            churn_label_horizon_us=us(self.churn_label_horizon),
-            nps_drop_recent_us=us(self.nps_drop_recent),
-            nps_drop_baseline_us=us(self.nps_drop_baseline),
-            nps_drop_z=self.nps_drop_z,
-            nps_drop_z_critical=self.nps_drop_z_critical,
-            nps_drop_min_responses=self.nps_drop_min_responses,
-            nps_drop_cooldown_us=us(self.nps_drop_cooldown),
-        )
+        """The pure core's view of these settings: each Rules field comes from the setting of
+        the same name; a `_us` field from a duration in microseconds, an `_s` one in seconds."""
+        values: dict[str, Any] = {}
+        for f in fields(Rules):
+            if f.name.endswith("_us"):
+                values[f.name] = round(getattr(self, f.name[:-3]) * US)
+            elif f.name.endswith("_s"):
+                values[f.name] = getattr(self, f.name[:-2])
+            else:
+                values[f.name] = getattr(self, f.name)
+        return Rules(**values)
 
 
 def describe_errors(exc: ValidationError) -> str:

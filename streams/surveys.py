@@ -275,11 +275,6 @@ class DropCheck:
     rules: Rules
     seen: list[tuple[int, str]] = field(default_factory=list)  # this batch's answers so far: (time, stat)
 
-    def windows_at(self, at: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        recent = window(at, self.rules.nps_drop_recent_us)
-        baseline = window(at - self.rules.nps_drop_recent_us, self.rules.nps_drop_baseline_us)
-        return recent, baseline
-
     def _counts(self, win: tuple[int, int]) -> NpsCounts:
         extra = {"p": 0, "a": 0, "d": 0}
         for t, stat in self.seen:
@@ -295,7 +290,7 @@ class DropCheck:
         at = st.latest_at
         if st.last_alert_at is not None and at < st.last_alert_at + self.rules.nps_drop_cooldown_us:
             return None
-        recent_w, baseline_w = self.windows_at(at)
+        recent_w, baseline_w = drop_windows(at, self.rules)
         recent, baseline = self._counts(recent_w), self._counts(baseline_w)
         if min(recent.n, baseline.n) < self.rules.nps_drop_min_responses:
             return None
@@ -309,10 +304,7 @@ class DropCheck:
         return Drop(self.segment, at, recent, baseline, z)
 
 
-def drop_windows(at_values: Iterable[int], rules: Rules) -> set[tuple[int, int]]:
-    """Every window the rule may look at when evaluated at these times."""
-    out: set[tuple[int, int]] = set()
-    for at in at_values:
-        out.add(window(at, rules.nps_drop_recent_us))
-        out.add(window(at - rules.nps_drop_recent_us, rules.nps_drop_baseline_us))
-    return out
+def drop_windows(at: int, rules: Rules) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The two windows nps.drop compares at `at`: the recent one and the baseline before it."""
+    recent = window(at, rules.nps_drop_recent_us)
+    return recent, window(at - rules.nps_drop_recent_us, rules.nps_drop_baseline_us)

@@ -150,8 +150,9 @@ def _check(base: dict | None = None, state: DropState | None = None, rules: Rule
 
 
 def _with_windows(check: DropCheck, ats: list[int], base: dict | None = None) -> DropCheck:
-    for win in drop_windows(ats, check.rules):
-        check.base[win] = (base or {}).get(win, NpsCounts())
+    for at in ats:
+        for win in drop_windows(at, check.rules):
+            check.base[win] = (base or {}).get(win, NpsCounts())
     return check
 
 
