@@ -202,3 +202,18 @@ def test_the_rule_is_evaluated_at_the_latest_answer_time_seen_for_the_segment() 
     check = _with_windows(_check(state=state), [at0])
     assert check.after(at0 - 5 * DAY, 0) is None  # an older answer: at stays at0, still cooling down
     assert check.state.latest_at == at0
+
+
+def test_score_gauges_cover_all_channels_and_teams_agents_only_when_allowed_and_at_most_the_cap() -> None:
+    from streams.queries import gauge_segments
+
+    known = {"all", "channel:phone", "channel:chat", "team:b", "team:a", "agent:x", "reason:refund"}
+    assert gauge_segments(known, agents=False, limit=200) == [
+        "all",
+        "channel:chat",
+        "channel:phone",
+        "team:a",
+        "team:b",
+    ]
+    assert gauge_segments(known, agents=True, limit=200)[-1] == "agent:x"
+    assert gauge_segments(known, agents=True, limit=3) == ["all", "channel:chat", "channel:phone"]
